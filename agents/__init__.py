@@ -1,0 +1,1 @@
+"""Agents: config schemas, PPO construction, training and evaluation."""

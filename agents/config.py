@@ -1,0 +1,208 @@
+"""Schemas of the ``agent`` and ``run`` groups, the whole training config, and its loading.
+
+Configs are YAML groups under ``configs/``, composed with Hydra's override grammar
+(``group=option`` swaps a group, ``a.b=value`` sets a key), then checked against
+the dataclasses below. Every failure becomes a :class:`ConfigError` with one line.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from agents.schema import ConfigError, from_dict, to_dict
+from envs.config import EnvConfig, RewardConfig
+
+GROUPS = ("env", "reward", "agent", "run")
+
+
+@dataclass
+class AgentConfig:
+    """PPO (stable-baselines3) hyperparameters and the policy network."""
+
+    policy: Literal["cnn", "mlp"] = "cnn"
+    """``cnn`` on camera frames, ``mlp`` on kinematics."""
+    total_timesteps: int = 100_000
+    """Environment steps to train for, summed over all envs."""
+    n_envs: int | None = None
+    """Parallel envs (subprocesses when > 1); null = number of CPUs."""
+    learning_rate: float = 5e-4
+    """Adam step size."""
+    n_steps: int = 256
+    """Steps per env per rollout."""
+    batch_size: int = 64
+    """Minibatch size for each gradient step."""
+    n_epochs: int = 10
+    """Passes over each rollout."""
+    gamma: float = 0.8
+    """Discount factor (highway-env's recipe uses a short horizon)."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    clip_range: float = 0.2
+    """PPO ratio clip."""
+    ent_coef: float = 0.0
+    """Entropy bonus weight."""
+    vf_coef: float = 0.5
+    """Value loss weight."""
+    max_grad_norm: float = 0.5
+    """Gradient clipping norm."""
+    features_dim: int = 256
+    """Width of the features extractor's output."""
+    net_arch: list[int] = field(default_factory=lambda: [256, 256])
+    """Hidden layers of the policy and value heads."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Torch device for the networks."""
+
+    def __post_init__(self) -> None:
+        positive = ("total_timesteps", "n_steps", "batch_size", "n_epochs", "features_dim")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        if self.n_envs is not None and self.n_envs < 1:
+            raise ValueError(f"n_envs: must be >= 1 or null, got {self.n_envs}")
+        if not 0 < self.learning_rate < 1:
+            raise ValueError(f"learning_rate: must be in (0, 1), got {self.learning_rate}")
+        for name in ("gamma", "gae_lambda"):
+            if not 0 < getattr(self, name) <= 1:
+                raise ValueError(f"{name}: must be in (0, 1], got {getattr(self, name)}")
+
+    def resolved_n_envs(self) -> int:
+        return self.n_envs or os.cpu_count() or 1
+
+
+@dataclass
+class RunConfig:
+    """Where outputs go, seeds, checkpoints and the final evaluation."""
+
+    name: str | None = None
+    """Run name; outputs go to ``<dir>/<name>/``. null = a timestamp."""
+    dir: str = "runs"
+    """Parent directory of all runs."""
+    seed: int = 0
+    """Training seed; env i is seeded with seed + i. Must stay below the evaluation seeds."""
+    checkpoint_every: int = 10_000
+    """Save a checkpoint every this many environment steps."""
+    eval_episodes: int = 10
+    """Deterministic episodes of the final evaluation, on held-out seeds."""
+    progress_bar: bool = True
+    """Show a progress bar with steps/s."""
+
+    def __post_init__(self) -> None:
+        if self.name is not None and (not self.name or "/" in self.name or self.name in (".", "..")):
+            raise ValueError(f"name: must be a plain directory name, got {self.name!r}")
+        if self.checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every: must be >= 1, got {self.checkpoint_every}")
+        if self.eval_episodes < 0:
+            raise ValueError(f"eval_episodes: must be >= 0, got {self.eval_episodes}")
+        from agents.evaluation import EVAL_SEED_BASE
+
+        if not 0 <= self.seed < EVAL_SEED_BASE - 10_000:
+            raise ValueError(f"seed: must be in [0, {EVAL_SEED_BASE - 10_000}) (evaluation seeds are held out)")
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``scripts/train_agent.py`` needs; one key per config group."""
+
+    env: EnvConfig = field(default_factory=EnvConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    resume: bool = False
+    """Continue ``run.name`` from its last checkpoint, with its saved config."""
+
+    def __post_init__(self) -> None:
+        wanted = "cnn" if self.env.observation == "camera" else "mlp"
+        if self.agent.policy != wanted:
+            raise ValueError(
+                f"agent.policy: {self.agent.policy!r} does not fit env.observation="
+                f"{self.env.observation!r} (use agent=ppo_{wanted})"
+            )
+
+    def saved(self) -> dict[str, Any]:
+        """The resolved config as saved to ``config.yaml``: the groups only."""
+        return {name: to_dict(getattr(self, name)) for name in GROUPS}
+
+
+def compose(config_dir: str | Path, config_name: str, overrides: list[str]) -> dict[str, Any]:
+    """Compose ``config_name`` from ``config_dir`` with Hydra overrides, as plain data.
+
+    :raises ConfigError: for unknown groups/options, parse errors and missing files
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    config_dir = Path(config_dir).resolve()
+    if not (config_dir / f"{config_name}.yaml").is_file():
+        raise ConfigError(f"config file not found: {config_dir / (config_name + '.yaml')}")
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+            cfg = hydra_compose(config_name=config_name, overrides=overrides)
+    except Exception as err:  # Hydra raises several types; all are user errors here
+        raise ConfigError(_hydra_message(err, config_dir)) from None
+    finally:
+        GlobalHydra.instance().clear()
+    OmegaConf.set_struct(cfg, False)
+    cfg.pop("hydra", None)
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def _hydra_message(err: Exception, config_dir: Path) -> str:
+    """One line from Hydra's multi-line errors, with the allowed options."""
+    text = str(err).strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if "Could not find '" in text:
+        # "In 'train': Could not find 'reward/foo'" + "Available options in 'reward': ..."
+        missing = text.split("Could not find '", 1)[1].split("'", 1)[0]
+        group, _, option = missing.rpartition("/")
+        if group:
+            options = sorted(p.stem for p in (config_dir / group).glob("*.yaml"))
+            return f"{group}={option}: unknown option for group '{group}' (choose from: {', '.join(options)})"
+        return f"config not found: {missing}"
+    if "Key '" in text and "not in struct" in text or "not found" in text.lower() and "Key" in text:
+        key = text.split("Key '", 1)[1].split("'", 1)[0]
+        full = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("full_key:")), key)
+        return f"{full}: unknown key"
+    if "Could not override '" in text and "No match in the defaults list" in text:
+        group = text.split("Could not override '", 1)[1].split("'", 1)[0]
+        return f"{group}: not a config group here"
+    return " ".join(lines[:2])
+
+
+def _overrides_set(overrides: list[str], key: str) -> str | None:
+    for item in overrides:
+        name, sep, value = item.lstrip("+~").partition("=")
+        if sep and name == key:
+            return value
+    return None
+
+
+def load_train_config(config_dir: str | Path, overrides: list[str]) -> TrainConfig:
+    """Compose, validate and (with ``resume=true``) reload a run's saved config.
+
+    :param config_dir: the repo's ``configs/`` folder
+    :param overrides: Hydra overrides, e.g. ``["reward=cautious", "agent.total_timesteps=5e4"]``
+    :raises ConfigError: naming the key, option or path at fault
+    """
+    data = compose(config_dir, "train", overrides)
+    cfg = from_dict(TrainConfig, data)
+    if not cfg.resume:
+        return cfg
+    if cfg.run.name is None:
+        raise ConfigError("resume: needs run.name=<the run to continue>")
+    run_dir = Path(cfg.run.dir) / cfg.run.name
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError(f"resume: no saved config at {run_dir / 'config.yaml'}")
+    # On resume the saved config is the base; only key overrides apply, not group swaps.
+    kept = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in ("resume",)]
+    swaps = [o.split("=", 1)[0] for o in kept if o.split("=", 1)[0] in GROUPS]
+    if swaps:
+        raise ConfigError(f"{swaps[0]}: cannot swap a config group when resuming (set keys instead)")
+    saved = compose(run_dir, "config", kept)
+    cfg = from_dict(TrainConfig, {**saved, "resume": True})
+    return cfg

@@ -1,0 +1,48 @@
+"""Atomic file writes: a crash or kill never leaves a half-written output."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_path)`` then rename the temp file onto ``path``.
+
+    :param path: final destination
+    :param write: writes the complete file at the given temporary path
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    return atomic_write(path, lambda p: p.write_text(text))
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    return write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def write_yaml(path: str | Path, data: Any) -> Path:
+    return write_text(path, yaml.safe_dump(data, sort_keys=False))
+
+
+def save_model(model: Any, path: str | Path) -> Path:
+    """Save an SB3 model zip atomically (SB3 keeps a given non-empty suffix as is)."""
+    return atomic_write(path, lambda p: model.save(str(p)))

@@ -1,0 +1,63 @@
+"""Build or load the SB3 PPO agent from the ``agent`` config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env import VecEnv
+
+from agents.config import AgentConfig
+from perception import FramesExtractor
+
+
+def policy_kwargs(cfg: AgentConfig) -> dict[str, Any]:
+    """Network settings; the CNN extractor normalizes pixels itself (no SB3 /255)."""
+    kwargs: dict[str, Any] = {"net_arch": dict(pi=list(cfg.net_arch), vf=list(cfg.net_arch))}
+    if cfg.policy == "cnn":
+        kwargs.update(
+            features_extractor_class=FramesExtractor,
+            features_extractor_kwargs={"features_dim": cfg.features_dim},
+            normalize_images=False,
+        )
+    return kwargs
+
+
+def build_ppo(cfg: AgentConfig, env: VecEnv, seed: int, tensorboard_dir: str | Path | None) -> PPO:
+    """A fresh PPO agent.
+
+    :param cfg: hyperparameters
+    :param env: training envs
+    :param seed: seeds torch and the action sampling
+    :param tensorboard_dir: TensorBoard log folder, or None
+    """
+    return PPO(
+        "CnnPolicy" if cfg.policy == "cnn" else "MlpPolicy",
+        env,
+        learning_rate=cfg.learning_rate,
+        n_steps=cfg.n_steps,
+        batch_size=cfg.batch_size,
+        n_epochs=cfg.n_epochs,
+        gamma=cfg.gamma,
+        gae_lambda=cfg.gae_lambda,
+        clip_range=cfg.clip_range,
+        ent_coef=cfg.ent_coef,
+        vf_coef=cfg.vf_coef,
+        max_grad_norm=cfg.max_grad_norm,
+        policy_kwargs=policy_kwargs(cfg),
+        tensorboard_log=str(tensorboard_dir) if tensorboard_dir else None,
+        seed=seed,
+        device=cfg.device,
+        verbose=0,
+    )
+
+
+def load_ppo(path: str | Path, env: VecEnv | None, cfg: AgentConfig, tensorboard_dir: str | Path | None = None) -> PPO:
+    """Load a saved PPO zip onto ``env`` (its spaces must match)."""
+    return PPO.load(
+        str(path),
+        env=env,
+        device=cfg.device,
+        tensorboard_log=str(tensorboard_dir) if tensorboard_dir else None,
+    )

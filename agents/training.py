@@ -1,0 +1,153 @@
+"""The training flow, top to bottom: config -> run dir -> envs -> PPO -> learn -> save -> evaluate."""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from stable_baselines3.common.callbacks import CallbackList
+
+from agents.callbacks import Checkpointer, DrivingStats, ProgressBar, StopOnSignal, latest_checkpoint
+from agents.config import TrainConfig
+from agents.evaluation import episode_rows, eval_seeds, evaluate, summarize
+from agents.io import save_model, write_json, write_yaml
+from agents.ppo import build_ppo, load_ppo
+from agents.schema import ConfigError
+from agents.vec_env import make_vec_env
+from envs import make_env
+
+
+@dataclass
+class TrainResult:
+    """What a call to :func:`train` produced."""
+
+    run_dir: Path
+    timesteps: int
+    interrupted_by: int | None
+    """The signal number that stopped training early, or None if it completed."""
+    summary: dict[str, Any] | None
+    """Contents of summary.json (None when interrupted)."""
+
+
+def with_run_name(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with ``run.name`` set (a timestamp when null)."""
+    if cfg.run.name is not None:
+        return cfg
+    name = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, name=name))
+
+
+def _check_run_dir(cfg: TrainConfig, run_dir: Path) -> Path | None:
+    """Refuse to overwrite a run; on resume, return the checkpoint to continue from."""
+    if not cfg.resume:
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise ConfigError(
+                f"run.name: {run_dir} already exists; continue it with resume=true or choose another run.name"
+            )
+        return None
+    checkpoint = latest_checkpoint(run_dir / "checkpoints")
+    if checkpoint is None:
+        raise ConfigError(f"resume: no checkpoint in {run_dir / 'checkpoints'}")
+    return checkpoint
+
+
+def _load_checkpoint(cfg: TrainConfig, checkpoint: Path, venv: Any, tb_dir: Path) -> Any:
+    try:
+        return load_ppo(checkpoint, venv, cfg.agent, tb_dir)
+    except ValueError as err:  # SB3 raises ValueError when spaces differ
+        raise ConfigError(f"{checkpoint}: does not fit this env ({err})") from None
+
+
+def final_evaluation(model: Any, cfg: TrainConfig) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Deterministic episodes on held-out seeds, in one local env."""
+    env = make_env(cfg.env, cfg.reward)
+    try:
+        results = evaluate(
+            env, lambda obs: model.predict(obs, deterministic=True)[0], eval_seeds(cfg.run.eval_episodes)
+        )
+    finally:
+        env.close()
+    return summarize(results), episode_rows(results)
+
+
+def train(cfg: TrainConfig) -> TrainResult:
+    """Train (or resume) a PPO driver; writes everything under ``<run.dir>/<run.name>/``.
+
+    :raises ConfigError: an existing run without ``resume``, a missing or mismatched checkpoint
+    """
+    cfg = with_run_name(cfg)
+    run_dir = Path(cfg.run.dir) / str(cfg.run.name)
+    checkpoint = _check_run_dir(cfg, run_dir)
+    tb_dir, ckpt_dir = run_dir / "tb", run_dir / "checkpoints"
+
+    venv = make_vec_env(cfg.env, cfg.reward, cfg.agent.resolved_n_envs(), cfg.run.seed)
+    try:
+        if checkpoint is None:
+            model = build_ppo(cfg.agent, venv, cfg.run.seed, tb_dir)
+        else:
+            model = _load_checkpoint(cfg, checkpoint, venv, tb_dir)
+        write_yaml(run_dir / "config.yaml", cfg.saved())
+
+        stats, stopper = DrivingStats(), StopOnSignal()
+        checkpointer = Checkpointer(ckpt_dir, cfg.run.checkpoint_every)
+        callbacks = [stats, checkpointer, stopper]
+        if cfg.run.progress_bar:
+            callbacks.append(ProgressBar(cfg.agent.total_timesteps, stats))
+        remaining = max(cfg.agent.total_timesteps - model.num_timesteps, 0)
+        start, start_steps = time.monotonic(), model.num_timesteps
+        with stopper:
+            if remaining > 0:
+                model.learn(
+                    remaining,
+                    callback=CallbackList(callbacks),
+                    tb_log_name="PPO",
+                    reset_num_timesteps=checkpoint is None,
+                )
+        wall = time.monotonic() - start
+        checkpointer.save()
+    finally:
+        venv.close()
+
+    if stopper.received is not None:
+        return TrainResult(run_dir, model.num_timesteps, stopper.received, None)
+
+    save_model(model, run_dir / "model.zip")
+    metrics, per_episode = final_evaluation(model, cfg)
+    summary = {
+        "run": str(run_dir),
+        "timesteps": int(model.num_timesteps),
+        "wall_time_s": round(wall, 1),
+        "steps_per_s": round((model.num_timesteps - start_steps) / wall, 1) if wall > 0 else None,
+        "resumed": checkpoint is not None,
+        "eval": metrics,
+        "per_episode": per_episode,
+    }
+    write_json(run_dir / "summary.json", summary)
+    return TrainResult(run_dir, model.num_timesteps, None, summary)
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """One screen of text for the end of training."""
+    ev = summary["eval"]
+    lines = [
+        f"run          {summary['run']}",
+        f"steps        {summary['timesteps']}  ({summary['wall_time_s']:.0f} s this session, "
+        f"{summary['steps_per_s'] or 0:.0f} steps/s)",
+    ]
+    if ev.get("episodes"):
+        seeds = ev["seeds"]
+        lines += [
+            f"evaluation   {ev['episodes']} deterministic episodes, held-out seeds {seeds[0]}..{seeds[-1]}",
+            f"return       {ev['mean_return']:.2f} +- {ev['std_return']:.2f}",
+            f"crash rate   {ev['collision_rate']:.0%}",
+            f"mean speed   {ev['mean_speed']:.1f} m/s",
+        ]
+    return "\n".join(lines)
+
+
+SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}

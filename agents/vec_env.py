@@ -1,0 +1,34 @@
+"""Vectorized training envs: subprocesses when n_envs > 1, seeded per env."""
+
+from __future__ import annotations
+
+import functools
+import signal
+
+import gymnasium as gym
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecMonitor
+
+from envs import EnvConfig, RewardConfig, make_env
+
+
+def _build(env_cfg: EnvConfig, reward_cfg: RewardConfig, in_subprocess: bool) -> gym.Env:
+    if in_subprocess:
+        # Ctrl-C reaches the whole process group; the parent alone decides how to stop,
+        # so workers must survive it long enough for the final checkpoint.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return make_env(env_cfg, reward_cfg)
+
+
+def make_vec_env(env_cfg: EnvConfig, reward_cfg: RewardConfig, n_envs: int, seed: int) -> VecEnv:
+    """``n_envs`` copies of the env; env i is seeded with ``seed + i`` at its first reset.
+
+    :param env_cfg: scene and observation
+    :param reward_cfg: reward weights
+    :param n_envs: number of envs; > 1 runs them in subprocesses
+    :param seed: base seed
+    """
+    subprocess = n_envs > 1
+    fns = [functools.partial(_build, env_cfg, reward_cfg, subprocess) for _ in range(n_envs)]
+    venv: VecEnv = SubprocVecEnv(fns) if subprocess else DummyVecEnv(fns)
+    venv.seed(seed)
+    return VecMonitor(venv, info_keywords=("crashed",))
