@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from agents.schema import ConfigError, from_dict, to_dict
+from agents.schema import ConfigError, explain_unknown_key, from_dict, to_dict
 from envs.config import EnvConfig, RewardConfig
 
 GROUPS = ("env", "reward", "agent", "run")
@@ -164,22 +164,10 @@ def _hydra_message(err: Exception, config_dir: Path) -> str:
             options = sorted(p.stem for p in (config_dir / group).glob("*.yaml"))
             return f"{group}={option}: unknown option for group '{group}' (choose from: {', '.join(options)})"
         return f"config not found: {missing}"
-    if "Key '" in text and "not in struct" in text or "not found" in text.lower() and "Key" in text:
-        key = text.split("Key '", 1)[1].split("'", 1)[0]
-        full = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("full_key:")), key)
-        return f"{full}: unknown key"
-    if "Could not override '" in text and "No match in the defaults list" in text:
-        group = text.split("Could not override '", 1)[1].split("'", 1)[0]
-        return f"{group}: not a config group here"
+    if "Could not override '" in text:
+        key = text.split("Could not override '", 1)[1].split("'", 1)[0]
+        return f"{key}: unknown key"
     return " ".join(lines[:2])
-
-
-def _overrides_set(overrides: list[str], key: str) -> str | None:
-    for item in overrides:
-        name, sep, value = item.lstrip("+~").partition("=")
-        if sep and name == key:
-            return value
-    return None
 
 
 def load_train_config(config_dir: str | Path, overrides: list[str]) -> TrainConfig:
@@ -189,7 +177,10 @@ def load_train_config(config_dir: str | Path, overrides: list[str]) -> TrainConf
     :param overrides: Hydra overrides, e.g. ``["reward=cautious", "agent.total_timesteps=5e4"]``
     :raises ConfigError: naming the key, option or path at fault
     """
-    data = compose(config_dir, "train", overrides)
+    try:
+        data = compose(config_dir, "train", overrides)
+    except ConfigError as err:
+        raise ConfigError(explain_unknown_key(TrainConfig, str(err))) from None
     cfg = from_dict(TrainConfig, data)
     if not cfg.resume:
         return cfg
@@ -200,9 +191,12 @@ def load_train_config(config_dir: str | Path, overrides: list[str]) -> TrainConf
         raise ConfigError(f"resume: no saved config at {run_dir / 'config.yaml'}")
     # On resume the saved config is the base; only key overrides apply, not group swaps.
     kept = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in ("resume",)]
-    swaps = [o.split("=", 1)[0] for o in kept if o.split("=", 1)[0] in GROUPS]
+    swaps = [o.split("=", 1)[0] for o in kept if o.split("=", 1)[0] in (*GROUPS, "preset")]
     if swaps:
         raise ConfigError(f"{swaps[0]}: cannot swap a config group when resuming (set keys instead)")
-    saved = compose(run_dir, "config", kept)
+    try:
+        saved = compose(run_dir, "config", kept)
+    except ConfigError as err:
+        raise ConfigError(explain_unknown_key(TrainConfig, str(err))) from None
     cfg = from_dict(TrainConfig, {**saved, "resume": True})
     return cfg

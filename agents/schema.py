@@ -123,6 +123,22 @@ def from_dict(cls: type[T], data: dict[str, Any], path: str = "") -> T:
         raise ConfigError(f"{_join(path, str(err))}" if path else str(err)) from None
 
 
+def explain_unknown_key(cls: type, message: str) -> str:
+    """Add the allowed keys to a ``"<dotted.key>: unknown key"`` message."""
+    key, sep, rest = message.partition(": ")
+    if rest != "unknown key":
+        return message
+    parent, _, _ = key.lstrip("+~").rpartition(".")
+    node: Any = cls
+    for part in parent.split(".") if parent else []:
+        node = get_type_hints(node).get(part) if dataclasses.is_dataclass(node) else None
+    if not dataclasses.is_dataclass(node):
+        return f"{key}: unknown key"
+    allowed = ", ".join(sorted(f.name for f in dataclasses.fields(node)))
+    where = f"'{parent}'" if parent else "the config"
+    return f"{key}: unknown key in {where} (allowed: {allowed})"
+
+
 def to_dict(obj: Any) -> Any:
     """Plain-data view of a schema object (inverse of :func:`from_dict`)."""
     if dataclasses.is_dataclass(obj):
@@ -134,4 +150,4 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
-__all__ = ["ConfigError", "from_dict", "to_dict"]
+__all__ = ["ConfigError", "explain_unknown_key", "from_dict", "to_dict"]

@@ -10,6 +10,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 
+HIGHWAY_FAMILIES = (
+    "highway", "merge", "roundabout", "intersection", "exit", "racetrack", "two", "u", "lane", "parking"
+)
+
+
 @dataclass
 class EnvConfig:
     """Which highway-env scene to build and what the agent observes."""
@@ -40,6 +45,12 @@ class EnvConfig:
     """Simulation steps per second [Hz]."""
 
     def __post_init__(self) -> None:
+        import gymnasium as gym
+        import highway_env  # noqa: F401  (registers its ids)
+
+        if self.id not in gym.registry:
+            known = sorted(k for k in gym.registry if "/" not in k and k.split("-")[0] in HIGHWAY_FAMILIES)
+            raise ValueError(f"id: unknown env id {self.id!r} (highway-env ids: {', '.join(known)})")
         if self.frame_width < 32 or self.frame_height < 32:
             raise ValueError("frame_width: frames must be at least 32x32 px for the CNN")
         if not 1 <= self.frame_stack <= 16:

@@ -1,0 +1,101 @@
+"""Config composition, group swaps and the one-line errors of the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agents.config import TrainConfig, load_train_config
+from agents.schema import ConfigError
+from tests.conftest import CONFIG_DIR, run_script
+
+
+def test_defaults() -> None:
+    cfg = load_train_config(CONFIG_DIR, [])
+    assert isinstance(cfg, TrainConfig)
+    assert cfg.env.id == "highway-fast-v0"
+    assert cfg.env.observation == "camera"
+    assert (cfg.env.frame_width, cfg.env.frame_height, cfg.env.frame_stack) == (128, 64, 4)
+    assert cfg.agent.policy == "cnn"
+    assert (cfg.reward.collision, cfg.reward.high_speed, cfg.reward.right_lane) == (-1.0, 0.4, 0.1)
+    assert cfg.resume is False
+
+
+@pytest.mark.parametrize("option", sorted(p.stem for p in (CONFIG_DIR / "reward").glob("*.yaml")))
+def test_reward_swap(option: str) -> None:
+    cfg = load_train_config(CONFIG_DIR, [f"reward={option}"])
+    expected = yaml.safe_load((CONFIG_DIR / "reward" / f"{option}.yaml").read_text())
+    for key, value in expected.items():
+        assert getattr(cfg.reward, key) == value
+
+
+def test_reward_configs_differ() -> None:
+    weights = {o: load_train_config(CONFIG_DIR, [f"reward={o}"]).reward.weights() for o in ("default", "cautious", "speed")}
+    assert weights["cautious"]["collision"] < weights["default"]["collision"]
+    assert weights["speed"]["high_speed"] > weights["default"]["high_speed"]
+
+
+@pytest.mark.parametrize(("option", "env_id"), [("highway_fast", "highway-fast-v0"), ("highway", "highway-v0"), ("merge", "merge-v0")])
+def test_env_swap(option: str, env_id: str) -> None:
+    assert load_train_config(CONFIG_DIR, [f"env={option}"]).env.id == env_id
+
+
+def test_agent_swap_sets_observation() -> None:
+    cfg = load_train_config(CONFIG_DIR, ["agent=ppo_mlp"])
+    assert cfg.agent.policy == "mlp" and cfg.env.observation == "kinematics"
+
+
+def test_key_overrides_and_preset() -> None:
+    cfg = load_train_config(CONFIG_DIR, ["preset=smoke", "agent.total_timesteps=5e4", "run.name=try1"])
+    assert cfg.agent.total_timesteps == 50_000  # the command line wins over the preset
+    assert cfg.agent.n_steps == 64 and cfg.run.name == "try1"
+
+
+def test_saved_config_has_one_key_per_group() -> None:
+    saved = load_train_config(CONFIG_DIR, []).saved()
+    assert list(saved) == ["env", "reward", "agent", "run"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        (["reward=nope"], "reward=nope: unknown option for group 'reward' (choose from: cautious, default, speed)"),
+        (["agent.nope=1"], "agent.nope: unknown key in 'agent' (allowed: "),
+        (["+env.nope=1"], "env.nope: unknown key in 'env' (allowed: "),
+        (["nope=1"], "nope: unknown key in the config"),
+        (["agent.total_timesteps=many"], "agent.total_timesteps: expected an integer, got 'many'"),
+        (["agent.learning_rate=2"], "agent.learning_rate: must be in (0, 1)"),
+        (["env.observation=lidar"], "env.observation: 'lidar' is not allowed"),
+        (["env.id=nowhere-v0"], "env.id: unknown env id 'nowhere-v0'"),
+        (["agent=ppo_mlp", "env.observation=camera"], "agent.policy: 'mlp' does not fit"),
+        (["run.seed=1000000"], "run.seed: must be in"),
+        (["resume=true"], "resume: needs run.name"),
+        (["resume=true", "run.name=missing"], "resume: no saved config at"),
+        (["agent.total_timesteps=[1"], "no viable alternative"),
+    ],
+)
+def test_bad_config_errors(overrides: list[str], fragment: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_train_config(CONFIG_DIR, [*overrides, f"run.dir={tmp_path}"])
+    assert fragment in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["reward=nope"], "error: reward=nope: unknown option for group 'reward'"),
+        (["agent.total_timesteps=abc"], "error: agent.total_timesteps: expected an integer"),
+        (["agent.bogus=1"], "error: agent.bogus: unknown key in 'agent'"),
+        (["resume=true", "run.name=ghost"], "error: resume: no saved config at"),
+    ],
+)
+def test_cli_errors_are_one_line(args: list[str], fragment: str, tmp_path: Path) -> None:
+    proc = run_script("train_agent.py", *args, f"run.dir={tmp_path}", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith(fragment), proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir()), "nothing may be written before the config is valid"

@@ -1,0 +1,91 @@
+"""Smoke training runs: outputs, resume, interruption and checkpoint mismatch."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agents.callbacks import latest_checkpoint
+from agents.config import load_train_config
+from agents.ppo import load_ppo
+from agents.schema import ConfigError
+from agents.training import train
+from tests.conftest import CONFIG_DIR, ROOT, SMOKE, run_script
+
+
+def test_smoke_run_writes_every_output(tmp_path: Path) -> None:
+    proc = run_script("train_agent.py", *SMOKE, "run.name=smoke", f"run.dir={tmp_path}", "reward=cautious")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run = tmp_path / "smoke"
+    for name in ("model.zip", "config.yaml", "summary.json"):
+        assert (run / name).is_file(), name
+    assert latest_checkpoint(run / "checkpoints") is not None
+    assert list((run / "tb").rglob("events.out.tfevents.*"))
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert list(saved) == ["env", "reward", "agent", "run"]
+    assert saved["reward"]["collision"] == -5.0 and saved["run"]["name"] == "smoke"
+    summary = json.loads((run / "summary.json").read_text())
+    ev = summary["eval"]
+    assert summary["timesteps"] >= 256
+    assert ev["episodes"] == 2 and 0.0 <= ev["collision_rate"] <= 1.0 and ev["mean_speed"] > 0
+    assert min(ev["seeds"]) >= 1_000_000  # held out from training seeds
+    for line in ("return", "crash rate", "mean speed"):
+        assert line in proc.stdout
+    assert not list(run.rglob("*.tmp")), "no temp files left behind"
+    # The saved config alone reproduces the run's config.
+
+
+def test_resume_continues_step_count(tmp_path: Path) -> None:
+    where = ["run.name=r", f"run.dir={tmp_path}"]
+    base = [*SMOKE, *where, "agent.n_envs=1", "run.eval_episodes=0"]
+    first = train(load_train_config(CONFIG_DIR, base))
+    assert first.timesteps == 256
+    with pytest.raises(ConfigError, match="already exists"):
+        train(load_train_config(CONFIG_DIR, base))
+    with pytest.raises(ConfigError, match="cannot swap a config group"):
+        load_train_config(CONFIG_DIR, [*where, "resume=true", "reward=speed"])
+    resumed = train(load_train_config(CONFIG_DIR, [*where, "resume=true", "agent.total_timesteps=384"]))
+    assert resumed.timesteps == 384
+    assert resumed.summary["resumed"] is True
+    # One TensorBoard run, continued rather than restarted.
+    assert [p.name for p in (tmp_path / "r" / "tb").iterdir()] == ["PPO_1"]
+
+
+def test_resume_rejects_mismatched_checkpoint(tmp_path: Path) -> None:
+    where = ["run.name=m", f"run.dir={tmp_path}"]
+    train(load_train_config(CONFIG_DIR, [*SMOKE, *where, "agent.n_envs=1", "run.eval_episodes=0"]))
+    with pytest.raises(ConfigError, match="does not fit this env"):
+        train(load_train_config(CONFIG_DIR, [*where, "resume=true", "env.frame_stack=2", "agent.total_timesteps=512"]))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_kill_leaves_loadable_checkpoint(tmp_path: Path, sig: signal.Signals) -> None:
+    args = [*SMOKE, "agent.total_timesteps=100000", "run.checkpoint_every=100000", "run.name=k", f"run.dir={tmp_path}"]
+    # A new session, so that SIGINT can go to the whole process group, as Ctrl-C does.
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "train_agent.py"), *args],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    ckpt_dir = tmp_path / "k" / "tb"
+    deadline = time.monotonic() + 120
+    while not ckpt_dir.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(4)  # well into training, far before any periodic checkpoint
+    os.killpg(proc.pid, sig) if sig == signal.SIGINT else proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + sig, err[-2000:]
+    assert "resume=true" in err and "Traceback" not in err
+    checkpoint = latest_checkpoint(tmp_path / "k" / "checkpoints")
+    assert checkpoint is not None
+    cfg = load_train_config(CONFIG_DIR, ["run.name=k", f"run.dir={tmp_path}", "resume=true"])
+    model = load_ppo(checkpoint, None, cfg.agent)
+    assert 0 < model.num_timesteps < 100000
+    assert not (tmp_path / "k" / "model.zip").exists(), "an interrupted run has no final model"
