@@ -75,7 +75,11 @@ class ProgressBar(BaseCallback):
         from tqdm import tqdm
 
         self.bar = tqdm(
-            total=self.total, initial=self.num_timesteps, unit="step", dynamic_ncols=True, smoothing=0.05
+            total=self.total,
+            initial=self.num_timesteps,
+            unit="step",
+            dynamic_ncols=True,
+            smoothing=0.05,
         )
 
     def _on_step(self) -> bool:

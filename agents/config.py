@@ -15,7 +15,7 @@ from typing import Any, Literal
 from agents.schema import ConfigError, explain_unknown_key, from_dict, to_dict
 from envs.config import EnvConfig, RewardConfig
 
-GROUPS = ("env", "reward", "agent", "run")
+GROUPS = ("env", "reward", "agent", "run", "eval")
 
 
 @dataclass
@@ -84,8 +84,6 @@ class RunConfig:
     """Training seed; env i is seeded with seed + i. Must stay below the evaluation seeds."""
     checkpoint_every: int = 10_000
     """Save a checkpoint every this many environment steps."""
-    eval_episodes: int = 10
-    """Deterministic episodes of the final evaluation, on held-out seeds."""
     progress_bar: bool = True
     """Show a progress bar with steps/s."""
 
@@ -94,12 +92,28 @@ class RunConfig:
             raise ValueError(f"name: must be a plain directory name, got {self.name!r}")
         if self.checkpoint_every < 1:
             raise ValueError(f"checkpoint_every: must be >= 1, got {self.checkpoint_every}")
-        if self.eval_episodes < 0:
-            raise ValueError(f"eval_episodes: must be >= 0, got {self.eval_episodes}")
         from agents.evaluation import EVAL_SEED_BASE
 
         if not 0 <= self.seed < EVAL_SEED_BASE - 10_000:
-            raise ValueError(f"seed: must be in [0, {EVAL_SEED_BASE - 10_000}) (evaluation seeds are held out)")
+            raise ValueError(
+                f"seed: must be in [0, {EVAL_SEED_BASE - 10_000}) (evaluation seeds are held out)"
+            )
+
+
+@dataclass
+class EvalSettings:
+    """The evaluation at the end of training."""
+
+    episodes: int = 10
+    """Deterministic episodes on held-out seeds (0 = skip)."""
+    video: int = 0
+    """Record this many of them to MP4 under ``<run>/eval/videos/``."""
+
+    def __post_init__(self) -> None:
+        if self.episodes < 0 or self.video < 0:
+            raise ValueError(f"episodes: must be >= 0, got {self.episodes} episodes, {self.video} videos")
+        if self.video > self.episodes:
+            raise ValueError(f"video: cannot exceed episodes ({self.episodes}), got {self.video}")
 
 
 @dataclass
@@ -110,6 +124,7 @@ class TrainConfig:
     reward: RewardConfig = field(default_factory=RewardConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    eval: EvalSettings = field(default_factory=EvalSettings)
     resume: bool = False
     """Continue ``run.name`` from its last checkpoint, with its saved config."""
 
@@ -200,3 +215,109 @@ def load_train_config(config_dir: str | Path, overrides: list[str]) -> TrainConf
         raise ConfigError(explain_unknown_key(TrainConfig, str(err))) from None
     cfg = from_dict(TrainConfig, {**saved, "resume": True})
     return cfg
+
+
+@dataclass
+class EvalConfig:
+    """What ``scripts/evaluate.py`` evaluates, where and how."""
+
+    env: EnvConfig = field(default_factory=EnvConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    run: str | None = None
+    """Training run dir with ``model.zip`` and ``config.yaml``."""
+    policy: str = "agent"
+    """``agent`` (the run's model) or a baseline name."""
+    episodes: int = 100
+    """Deterministic evaluation episodes."""
+    seed: int = 0
+    """Offset into the held-out seeds: episode i uses seed ``EVAL_SEED_BASE + seed + i``."""
+    video: int = 0
+    """Record the first ``video`` episodes to MP4."""
+    out: str | None = None
+    """Output dir; null = ``<run>/eval`` or ``eval/<policy>``."""
+
+    def __post_init__(self) -> None:
+        from agents.policies import BASELINES
+
+        if self.policy not in ("agent", *BASELINES):
+            choices = ", ".join(("agent", *BASELINES))
+            raise ValueError(f"policy: unknown policy {self.policy!r} (choose from: {choices}, or a run dir)")
+        if self.policy == "agent" and self.run is None:
+            raise ValueError("policy: 'agent' needs run=<run dir> (or choose a baseline with policy=...)")
+        if self.episodes < 1:
+            raise ValueError(f"episodes: must be >= 1, got {self.episodes}")
+        if not 0 <= self.video <= self.episodes:
+            raise ValueError(f"video: must be in 0..episodes ({self.episodes}), got {self.video}")
+        if self.seed < 0:
+            raise ValueError(f"seed: must be >= 0, got {self.seed}")
+
+    def out_dir(self) -> Path:
+        if self.out is not None:
+            return Path(self.out).expanduser()
+        if self.policy == "agent":
+            return Path(str(self.run)) / "eval"
+        return Path("eval") / self.policy
+
+
+def _run_dir_from(overrides: list[str]) -> str | None:
+    """The run dir named by ``run=DIR`` or ``policy=DIR`` on the command line."""
+    from agents.policies import BASELINES
+
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if sep and key == "run" and value not in ("", "null"):
+            return value
+        if sep and key == "policy" and value not in ("agent", *BASELINES):
+            if Path(value).expanduser().is_dir():
+                return value
+    return None
+
+
+def _with_run_defaults(config_dir: Path, config_name: str, run_dir: Path, tmp: Path) -> None:
+    """Copy of ``config_dir`` in ``tmp`` whose defaults are the run's saved groups (option ``_run``)."""
+    import yaml
+
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    for group in config_dir.iterdir():
+        if group.is_dir():
+            (tmp / group.name).mkdir()
+            for option in group.glob("*.yaml"):
+                (tmp / group.name / option.name).symlink_to(option)
+            if isinstance(saved.get(group.name), dict):
+                (tmp / group.name / "_run.yaml").write_text(yaml.safe_dump(saved[group.name]))
+    entry = yaml.safe_load((config_dir / f"{config_name}.yaml").read_text())
+    entry["defaults"] = [
+        {next(iter(d)): "_run"} if isinstance(d, dict) and next(iter(d)) in saved else d
+        for d in entry["defaults"]
+    ]
+    (tmp / f"{config_name}.yaml").write_text(yaml.safe_dump(entry, sort_keys=False))
+
+
+def load_eval_config(config_dir: str | Path, overrides: list[str]) -> EvalConfig:
+    """Compose the evaluation config; with a run dir, its saved config is the base.
+
+    :raises ConfigError: naming the key, option or path at fault
+    """
+    import tempfile
+
+    config_dir = Path(config_dir).resolve()
+    run = _run_dir_from(overrides)
+    # "run" is also a config group of training, so Hydra must not see run=DIR as a group swap.
+    overrides = [
+        o for o in overrides if not (o.startswith(("run=", "policy=")) and o.partition("=")[2] == run)
+    ]
+    try:
+        if run is None:
+            data = compose(config_dir, "evaluate", overrides)
+        else:
+            run_dir = Path(run).expanduser()
+            for name in ("model.zip", "config.yaml"):
+                if not (run_dir / name).is_file():
+                    raise ConfigError(f"run: no {name} in {run_dir}")
+            with tempfile.TemporaryDirectory() as tmp:
+                _with_run_defaults(config_dir, "evaluate", run_dir, Path(tmp))
+                data = compose(tmp, "evaluate", overrides)
+            data["run"] = str(run_dir)
+    except ConfigError as err:
+        raise ConfigError(explain_unknown_key(EvalConfig, str(err))) from None
+    return from_dict(EvalConfig, data)

@@ -1,4 +1,4 @@
-"""Deterministic evaluation episodes on held-out seeds: return, crash rate, speed.
+"""Deterministic evaluation episodes on held-out seeds and their metrics.
 
 Return alone hides degenerate policies (always-SLOWER scores well and never
 crashes), so every summary reports crash rate and mean speed next to it.
@@ -6,18 +6,21 @@ crashes), so every summary reports crash rate and mean speed next to it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
+from envs.scene import ego_ttc
+
 EVAL_SEED_BASE = 1_000_000
 """Evaluation seeds start here; training seeds are validated to stay below."""
 
-Policy = Callable[[Any], Any]
-"""Maps one observation to one action."""
+StepHook = Callable[[Any, Any, float, dict], None]
+"""Called after every decision step with (obs, action, reward, info)."""
 
 
 @dataclass
@@ -25,15 +28,41 @@ class EpisodeResult:
     """One evaluation episode."""
 
     seed: int
-    episode_return: float
-    crashed: bool
-    steps: int
-    speeds: list[float]
+    episode_return: float = 0.0
+    crashed: bool = False
+    speeds: list[float] = field(default_factory=list)
     """Ego speed [m/s] after every decision step."""
+    distance: float = 0.0
+    """Distance travelled along the road [m]."""
+    lane_changes: int = 0
+    interventions: int = 0
+    """Steps on which the safety monitor overrode the policy."""
+    min_ttc: float = math.inf
+    """Smallest time-to-collision [s] seen after any decision step."""
+    reward_terms: dict[str, float] = field(default_factory=dict)
+    """Each reward term's contribution, summed over the episode."""
+
+    @property
+    def steps(self) -> int:
+        return len(self.speeds)
 
     @property
     def mean_speed(self) -> float:
         return float(np.mean(self.speeds)) if self.speeds else 0.0
+
+    def row(self) -> dict[str, Any]:
+        """The per-episode record of metrics.json."""
+        return {
+            "seed": self.seed,
+            "return": self.episode_return,
+            "crashed": self.crashed,
+            "mean_speed": self.mean_speed,
+            "steps": self.steps,
+            "distance": self.distance,
+            "lane_changes": self.lane_changes,
+            "interventions": self.interventions,
+            "min_ttc": None if math.isinf(self.min_ttc) else self.min_ttc,
+        }
 
 
 def eval_seeds(n: int, offset: int = 0) -> list[int]:
@@ -41,21 +70,66 @@ def eval_seeds(n: int, offset: int = 0) -> list[int]:
     return [EVAL_SEED_BASE + offset + i for i in range(n)]
 
 
-def run_episode(env: gym.Env, policy: Policy, seed: int) -> EpisodeResult:
-    """Play one episode with ``policy`` from ``env.reset(seed=seed)``."""
+def run_episode(
+    env: gym.Env,
+    policy: Any,
+    seed: int,
+    on_step: StepHook | None = None,
+    on_reset: Callable[[Any], None] | None = None,
+) -> EpisodeResult:
+    """Play one episode of ``policy`` from ``env.reset(seed=seed)``.
+
+    :param policy: a callable obs -> action; its ``reset(env, seed)`` runs after the reset if present
+    :param on_step: optional hook after every decision step (e.g. the video recorder)
+    :param on_reset: optional hook with the first observation
+    """
     obs, _ = env.reset(seed=seed)
-    total, speeds, crashed, done = 0.0, [], False, False
+    if hasattr(policy, "reset"):
+        policy.reset(env, seed)
+    if on_reset is not None:
+        on_reset(obs)
+    base = env.unwrapped
+    start_x = float(base.vehicle.position[0])
+    result, done = EpisodeResult(seed=seed), False
     while not done:
-        obs, reward, terminated, truncated, info = env.step(policy(obs))
-        total += float(reward)
-        speeds.append(float(info["speed"]))
-        crashed = crashed or bool(info.get("crashed", False))
+        action = policy(obs)
+        obs, reward, terminated, truncated, info = env.step(action)
         done = terminated or truncated
-    return EpisodeResult(seed, total, crashed, len(speeds), speeds)
+        result.episode_return += float(reward)
+        result.speeds.append(float(info["speed"]))
+        result.crashed = result.crashed or bool(info.get("crashed", False))
+        result.lane_changes += int(info.get("reward_raw", {}).get("lane_change", 0.0))
+        result.interventions += int(bool(info.get("safety", {}).get("overridden", False)))
+        result.min_ttc = min(result.min_ttc, ego_ttc(base))
+        for name, value in info.get("reward_terms", {}).items():
+            result.reward_terms[name] = result.reward_terms.get(name, 0.0) + float(value)
+        if on_step is not None:
+            on_step(obs, action, float(reward), info)
+    result.distance = float(base.vehicle.position[0]) - start_x
+    return result
 
 
-def evaluate(env: gym.Env, policy: Policy, seeds: list[int]) -> list[EpisodeResult]:
+def evaluate(env: gym.Env, policy: Any, seeds: list[int]) -> list[EpisodeResult]:
     return [run_episode(env, policy, seed) for seed in seeds]
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion (well-behaved at 0 and n)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    denom = 1 + z**2 / n
+    centre = (p + z**2 / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def mean_interval(values: np.ndarray, z: float = 1.96) -> tuple[float, float]:
+    """95 % normal-approximation interval of a mean."""
+    if values.size < 2:
+        return (float(values.mean()), float(values.mean())) if values.size else (0.0, 0.0)
+    half = z * values.std(ddof=1) / math.sqrt(values.size)
+    return (float(values.mean() - half), float(values.mean() + half))
 
 
 def summarize(results: list[EpisodeResult]) -> dict[str, Any]:
@@ -63,24 +137,26 @@ def summarize(results: list[EpisodeResult]) -> dict[str, Any]:
     if not results:
         return {"episodes": 0}
     returns = np.array([r.episode_return for r in results])
-    all_speeds = np.concatenate([r.speeds for r in results if r.speeds] or [np.zeros(0)])
+    crashes = sum(r.crashed for r in results)
+    steps = sum(r.steps for r in results)
+    all_speeds = np.concatenate([r.speeds for r in results])
+    terms = sorted({name for r in results for name in r.reward_terms})
+    ttcs = [r.min_ttc for r in results if not math.isinf(r.min_ttc)]
     return {
         "episodes": len(results),
         "mean_return": float(returns.mean()),
         "std_return": float(returns.std()),
-        "collision_rate": float(np.mean([r.crashed for r in results])),
+        "mean_return_ci95": list(mean_interval(returns)),
+        "collision_rate": crashes / len(results),
+        "collision_rate_ci95": list(wilson_interval(crashes, len(results))),
         "mean_speed": float(all_speeds.mean()) if all_speeds.size else 0.0,
-        "mean_length": float(np.mean([r.steps for r in results])),
+        "mean_distance": float(np.mean([r.distance for r in results])),
+        "mean_length": steps / len(results),
+        "lane_changes_per_episode": float(np.mean([r.lane_changes for r in results])),
+        "intervention_rate": sum(r.interventions for r in results) / steps if steps else 0.0,
+        "min_ttc": min(ttcs) if ttcs else None,
+        "reward_terms": {
+            name: float(np.mean([r.reward_terms.get(name, 0.0) for r in results])) for name in terms
+        },
         "seeds": [r.seed for r in results],
     }
-
-
-def episode_rows(results: list[EpisodeResult]) -> list[dict[str, Any]]:
-    """Per-episode rows for JSON/CSV (speeds reduced to their mean)."""
-    rows = []
-    for r in results:
-        row = asdict(r)
-        row.pop("speeds")
-        row["mean_speed"] = r.mean_speed
-        rows.append(row)
-    return rows

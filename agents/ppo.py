@@ -53,7 +53,12 @@ def build_ppo(cfg: AgentConfig, env: VecEnv, seed: int, tensorboard_dir: str | P
     )
 
 
-def load_ppo(path: str | Path, env: VecEnv | None, cfg: AgentConfig, tensorboard_dir: str | Path | None = None) -> PPO:
+def load_ppo(
+    path: str | Path,
+    env: VecEnv | None,
+    cfg: AgentConfig,
+    tensorboard_dir: str | Path | None = None,
+) -> PPO:
     """Load a saved PPO zip onto ``env`` (its spaces must match)."""
     return PPO.load(
         str(path),

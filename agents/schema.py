@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import types
-
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 T = TypeVar("T")
@@ -106,8 +105,7 @@ def from_dict(cls: type[T], data: dict[str, Any], path: str = "") -> T:
     if unknown:
         where = f"'{path}'" if path else "the config"
         raise ConfigError(
-            f"{_join(path, unknown[0])}: unknown key in {where} "
-            f"(allowed: {', '.join(sorted(fields))})"
+            f"{_join(path, unknown[0])}: unknown key in {where} (allowed: {', '.join(sorted(fields))})"
         )
     kwargs = {}
     for name, f in fields.items():

@@ -12,10 +12,19 @@ from typing import Any
 
 from stable_baselines3.common.callbacks import CallbackList
 
-from agents.callbacks import Checkpointer, DrivingStats, ProgressBar, StopOnSignal, latest_checkpoint
+from agents.callbacks import (
+    Checkpointer,
+    DrivingStats,
+    ProgressBar,
+    StopOnSignal,
+    latest_checkpoint,
+)
 from agents.config import TrainConfig
-from agents.evaluation import episode_rows, eval_seeds, evaluate, summarize
+from agents.eval_job import play
+from agents.evaluation import eval_seeds, summarize
 from agents.io import save_model, write_json, write_yaml
+from agents.plots import plot_learning_curves
+from agents.policies import AgentPolicy
 from agents.ppo import build_ppo, load_ppo
 from agents.schema import ConfigError
 from agents.vec_env import make_vec_env
@@ -63,16 +72,15 @@ def _load_checkpoint(cfg: TrainConfig, checkpoint: Path, venv: Any, tb_dir: Path
         raise ConfigError(f"{checkpoint}: does not fit this env ({err})") from None
 
 
-def final_evaluation(model: Any, cfg: TrainConfig) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Deterministic episodes on held-out seeds, in one local env."""
-    env = make_env(cfg.env, cfg.reward)
+def final_evaluation(model: Any, cfg: TrainConfig, run_dir: Path) -> tuple[dict[str, Any], list[dict]]:
+    """Deterministic episodes on held-out seeds, in one local env; the first ``eval.video`` recorded."""
+    env = make_env(cfg.env, cfg.reward, render_mode="rgb_array" if cfg.eval.video else None)
     try:
-        results = evaluate(
-            env, lambda obs: model.predict(obs, deterministic=True)[0], eval_seeds(cfg.run.eval_episodes)
-        )
+        seeds = eval_seeds(cfg.eval.episodes)
+        results = play(env, AgentPolicy(model), seeds, cfg.eval.video, run_dir / "eval" / "videos")
     finally:
         env.close()
-    return summarize(results), episode_rows(results)
+    return summarize(results), [r.row() for r in results]
 
 
 def train(cfg: TrainConfig) -> TrainResult:
@@ -117,7 +125,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         return TrainResult(run_dir, model.num_timesteps, stopper.received, None)
 
     save_model(model, run_dir / "model.zip")
-    metrics, per_episode = final_evaluation(model, cfg)
+    metrics, per_episode = final_evaluation(model, cfg, run_dir)
+    plot_learning_curves({run_dir.name: run_dir}, run_dir / "learning_curves.png")
     summary = {
         "run": str(run_dir),
         "timesteps": int(model.num_timesteps),

@@ -9,9 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-
 HIGHWAY_FAMILIES = (
-    "highway", "merge", "roundabout", "intersection", "exit", "racetrack", "two", "u", "lane", "parking"
+    "highway",
+    "merge",
+    "roundabout",
+    "intersection",
+    "exit",
+    "racetrack",
+    "two",
+    "u",
+    "lane",
+    "parking",
 )
 
 

@@ -12,7 +12,9 @@ CONFIG_DIR = ROOT / "configs"
 SMOKE = ["preset=smoke"]
 
 
-def run_script(script: str, *args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_script(
+    script: str, *args: str, cwd: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
     """Run ``scripts/<script>`` as a user would, capturing output."""
     env = {k: v for k, v in os.environ.items() if k != "SDL_VIDEODRIVER"}
     return subprocess.run(

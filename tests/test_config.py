@@ -32,12 +32,18 @@ def test_reward_swap(option: str) -> None:
 
 
 def test_reward_configs_differ() -> None:
-    weights = {o: load_train_config(CONFIG_DIR, [f"reward={o}"]).reward.weights() for o in ("default", "cautious", "speed")}
+    weights = {
+        o: load_train_config(CONFIG_DIR, [f"reward={o}"]).reward.weights()
+        for o in ("default", "cautious", "speed")
+    }
     assert weights["cautious"]["collision"] < weights["default"]["collision"]
     assert weights["speed"]["high_speed"] > weights["default"]["high_speed"]
 
 
-@pytest.mark.parametrize(("option", "env_id"), [("highway_fast", "highway-fast-v0"), ("highway", "highway-v0"), ("merge", "merge-v0")])
+@pytest.mark.parametrize(
+    ("option", "env_id"),
+    [("highway_fast", "highway-fast-v0"), ("highway", "highway-v0"), ("merge", "merge-v0")],
+)
 def test_env_swap(option: str, env_id: str) -> None:
     assert load_train_config(CONFIG_DIR, [f"env={option}"]).env.id == env_id
 
@@ -55,13 +61,16 @@ def test_key_overrides_and_preset() -> None:
 
 def test_saved_config_has_one_key_per_group() -> None:
     saved = load_train_config(CONFIG_DIR, []).saved()
-    assert list(saved) == ["env", "reward", "agent", "run"]
+    assert list(saved) == ["env", "reward", "agent", "run", "eval"]
 
 
 @pytest.mark.parametrize(
     ("overrides", "fragment"),
     [
-        (["reward=nope"], "reward=nope: unknown option for group 'reward' (choose from: cautious, default, speed)"),
+        (
+            ["reward=nope"],
+            "reward=nope: unknown option for group 'reward' (choose from: cautious, default, speed)",
+        ),
         (["agent.nope=1"], "agent.nope: unknown key in 'agent' (allowed: "),
         (["+env.nope=1"], "env.nope: unknown key in 'env' (allowed: "),
         (["nope=1"], "nope: unknown key in the config"),

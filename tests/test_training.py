@@ -30,7 +30,7 @@ def test_smoke_run_writes_every_output(tmp_path: Path) -> None:
     assert latest_checkpoint(run / "checkpoints") is not None
     assert list((run / "tb").rglob("events.out.tfevents.*"))
     saved = yaml.safe_load((run / "config.yaml").read_text())
-    assert list(saved) == ["env", "reward", "agent", "run"]
+    assert list(saved) == ["env", "reward", "agent", "run", "eval"]
     assert saved["reward"]["collision"] == -5.0 and saved["run"]["name"] == "smoke"
     summary = json.loads((run / "summary.json").read_text())
     ev = summary["eval"]
@@ -45,7 +45,7 @@ def test_smoke_run_writes_every_output(tmp_path: Path) -> None:
 
 def test_resume_continues_step_count(tmp_path: Path) -> None:
     where = ["run.name=r", f"run.dir={tmp_path}"]
-    base = [*SMOKE, *where, "agent.n_envs=1", "run.eval_episodes=0"]
+    base = [*SMOKE, *where, "agent.n_envs=1", "eval.episodes=0"]
     first = train(load_train_config(CONFIG_DIR, base))
     assert first.timesteps == 256
     with pytest.raises(ConfigError, match="already exists"):
@@ -61,18 +61,33 @@ def test_resume_continues_step_count(tmp_path: Path) -> None:
 
 def test_resume_rejects_mismatched_checkpoint(tmp_path: Path) -> None:
     where = ["run.name=m", f"run.dir={tmp_path}"]
-    train(load_train_config(CONFIG_DIR, [*SMOKE, *where, "agent.n_envs=1", "run.eval_episodes=0"]))
+    train(load_train_config(CONFIG_DIR, [*SMOKE, *where, "agent.n_envs=1", "eval.episodes=0"]))
     with pytest.raises(ConfigError, match="does not fit this env"):
-        train(load_train_config(CONFIG_DIR, [*where, "resume=true", "env.frame_stack=2", "agent.total_timesteps=512"]))
+        train(
+            load_train_config(
+                CONFIG_DIR,
+                [*where, "resume=true", "env.frame_stack=2", "agent.total_timesteps=512"],
+            )
+        )
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_kill_leaves_loadable_checkpoint(tmp_path: Path, sig: signal.Signals) -> None:
-    args = [*SMOKE, "agent.total_timesteps=100000", "run.checkpoint_every=100000", "run.name=k", f"run.dir={tmp_path}"]
+    args = [
+        *SMOKE,
+        "agent.total_timesteps=100000",
+        "run.checkpoint_every=100000",
+        "run.name=k",
+        f"run.dir={tmp_path}",
+    ]
     # A new session, so that SIGINT can go to the whole process group, as Ctrl-C does.
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "scripts" / "train_agent.py"), *args],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     ckpt_dir = tmp_path / "k" / "tb"
     deadline = time.monotonic() + 120

@@ -1,0 +1,118 @@
+"""An evaluation job: config -> env -> policy -> episodes (+ videos) -> metrics.json and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from agents.config import EvalConfig
+from agents.evaluation import EpisodeResult, eval_seeds, run_episode, summarize
+from agents.io import write_json, write_text
+from agents.policies import AgentPolicy, Policy, make_baseline
+from agents.schema import ConfigError
+from envs import make_env
+
+CSV_FIELDS = list(EpisodeResult(seed=0).row())
+
+
+def check_writable(directory: Path) -> None:
+    """Fail early, with the path, if ``directory`` cannot hold our outputs."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=directory, prefix=".probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ConfigError(f"out: cannot write to {directory} ({err.strerror or err})") from None
+
+
+def load_agent(run_dir: str | Path, env: Any) -> AgentPolicy:
+    """The run's model, checked against the env's spaces."""
+    from stable_baselines3 import PPO
+
+    path = Path(run_dir) / "model.zip"
+    if not path.is_file():
+        raise ConfigError(f"run: no model.zip in {run_dir}")
+    model = PPO.load(str(path), device="cpu")
+    if model.observation_space.shape != env.observation_space.shape:
+        raise ConfigError(
+            f"run: model {path} expects observations of shape {model.observation_space.shape}, "
+            f"but this env config gives {env.observation_space.shape}"
+        )
+    return AgentPolicy(model)
+
+
+def make_policy(cfg: EvalConfig, env: Any) -> Policy:
+    if cfg.policy == "agent":
+        return load_agent(str(cfg.run), env)
+    return make_baseline(cfg.policy, int(env.action_space.n))
+
+
+def episodes_csv(results: list[EpisodeResult]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS)
+    writer.writeheader()
+    for r in results:
+        writer.writerow(r.row())
+    return buffer.getvalue()
+
+
+def play(env: Any, policy: Policy, seeds: list[int], video: int, video_dir: Path) -> list[EpisodeResult]:
+    """Run the episodes; the first ``video`` ones are recorded to ``video_dir``."""
+    from agents.video import VideoRecorder
+
+    results = []
+    for i, seed in enumerate(seeds):
+        if i < video:
+            recorder = VideoRecorder(env, describe=policy.describe)
+            results.append(run_episode(env, policy, seed, on_step=recorder.on_step, on_reset=recorder.start))
+            recorder.save(video_dir / f"episode_{seed}.mp4")
+        else:
+            results.append(run_episode(env, policy, seed))
+    return results
+
+
+def run_evaluation(cfg: EvalConfig) -> tuple[dict[str, Any], Path]:
+    """Evaluate ``cfg.policy`` and write ``metrics.json`` and ``episodes.csv``.
+
+    :return: the metrics and the output dir
+    :raises ConfigError: missing or mismatched model, unwritable output dir
+    """
+    out = cfg.out_dir()
+    check_writable(out)
+    env = make_env(cfg.env, cfg.reward, render_mode="rgb_array" if cfg.video else None)
+    try:
+        policy = make_policy(cfg, env)
+        results = play(env, policy, eval_seeds(cfg.episodes, cfg.seed), cfg.video, out / "videos")
+    finally:
+        env.close()
+    metrics = {
+        "policy": cfg.policy,
+        "run": cfg.run,
+        "env": cfg.env.id,
+        **summarize(results),
+        "per_episode": [r.row() for r in results],
+    }
+    write_text(out / "episodes.csv", episodes_csv(results))
+    write_json(out / "metrics.json", metrics)
+    return metrics, out
+
+
+def format_metrics(m: dict[str, Any]) -> str:
+    """A short table of the headline metrics."""
+    lo, hi = m["collision_rate_ci95"]
+    rlo, rhi = m["mean_return_ci95"]
+    rows = [
+        ("episodes", f"{m['episodes']}"),
+        ("return", f"{m['mean_return']:.2f}  (95% CI {rlo:.2f}..{rhi:.2f})"),
+        ("crash rate", f"{m['collision_rate']:.1%}  (95% CI {lo:.1%}..{hi:.1%})"),
+        ("mean speed", f"{m['mean_speed']:.2f} m/s"),
+        ("distance", f"{m['mean_distance']:.0f} m"),
+        ("lane changes", f"{m['lane_changes_per_episode']:.2f} / episode"),
+        ("interventions", f"{m['intervention_rate']:.1%} of steps"),
+    ]
+    return "\n".join(f"{k:<14}{v}" for k, v in rows)

@@ -1,0 +1,114 @@
+"""Policies for evaluation: the trained agent and the baselines.
+
+A policy is called once per decision with the observation and returns an action.
+``reset(env, seed)`` runs after each ``env.reset`` (the IDM baseline takes over the
+ego there); ``describe(obs)`` may return a short text for the video HUD.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# highway-env's DiscreteMetaAction indices.
+ACTION_NAMES = {0: "LANE_LEFT", 1: "IDLE", 2: "LANE_RIGHT", 3: "FASTER", 4: "SLOWER"}
+BASELINES = ("random", "idle", "slower", "faster", "idm")
+
+
+class Policy:
+    """Base policy: override ``__call__``."""
+
+    name = "policy"
+
+    def reset(self, env: Any, seed: int) -> None:
+        """Called after every ``env.reset(seed=seed)``."""
+
+    def __call__(self, obs: Any) -> Any:
+        raise NotImplementedError
+
+    def describe(self, obs: Any) -> str | None:
+        """Text for the video HUD (e.g. a perception head's prediction)."""
+        return None
+
+
+class RandomPolicy(Policy):
+    """Uniform random actions, seeded per episode."""
+
+    name = "random"
+
+    def __init__(self, n_actions: int) -> None:
+        self.n_actions = n_actions
+        self.rng = np.random.default_rng(0)
+
+    def reset(self, env: Any, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, obs: Any) -> int:
+        return int(self.rng.integers(self.n_actions))
+
+
+class ConstantPolicy(Policy):
+    """Always the same meta-action (IDLE, SLOWER or FASTER)."""
+
+    def __init__(self, name: str, action: int) -> None:
+        self.name = name
+        self.action = action
+
+    def __call__(self, obs: Any) -> int:
+        return self.action
+
+
+class IDMPolicy(Policy):
+    """highway-env's IDM (longitudinal) + MOBIL (lane changes) driver model controls the ego.
+
+    At reset the ego is replaced by an ``IDMVehicle`` in the same state, which ignores
+    the meta-actions; the action returned here (IDLE) is only what gets reported.
+    """
+
+    name = "idm"
+
+    def reset(self, env: Any, seed: int) -> None:
+        from highway_env.vehicle.behavior import IDMVehicle
+        from highway_env.vehicle.graphics import VehicleGraphics
+
+        base = env.unwrapped
+        ego = base.vehicle
+        driver = IDMVehicle.create_from(ego)
+        driver.color = VehicleGraphics.EGO_COLOR  # drawn as the ego, not as traffic
+        base.road.vehicles[base.road.vehicles.index(ego)] = driver
+        base.controlled_vehicles[0] = driver
+        base.action_type.controlled_vehicle = driver
+
+    def __call__(self, obs: Any) -> int:
+        return 1
+
+
+class AgentPolicy(Policy):
+    """A trained SB3 model, acting deterministically."""
+
+    name = "agent"
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def __call__(self, obs: Any) -> Any:
+        action, _ = self.model.predict(obs, deterministic=True)
+        return int(action) if np.ndim(action) == 0 else action
+
+
+def make_baseline(name: str, n_actions: int = 5) -> Policy:
+    """A baseline policy by name (see :data:`BASELINES`)."""
+    if name == "random":
+        return RandomPolicy(n_actions)
+    if name == "idm":
+        return IDMPolicy()
+    constant = {"idle": 1, "faster": 3, "slower": 4}
+    if name in constant:
+        return ConstantPolicy(name, constant[name])
+    raise ValueError(f"policy: unknown policy {name!r} (choose from: agent, {', '.join(BASELINES)})")
+
+
+def model_path(run_dir: str | Path) -> Path:
+    return Path(run_dir) / "model.zip"

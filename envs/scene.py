@@ -1,0 +1,44 @@
+"""Ground-truth queries on a highway-env scene: neighbours, gaps and time-to-collision."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from envs.safety import time_to_collision
+
+
+def longitudinal(lane: Any, vehicle: Any) -> float:
+    """Position of ``vehicle`` along ``lane`` [m]."""
+    return float(lane.local_coordinates(vehicle.position)[0])
+
+
+def gap_between(lane: Any, rear: Any, front: Any) -> float:
+    """Bumper-to-bumper distance [m] from ``rear`` to ``front`` along ``lane``."""
+    return longitudinal(lane, front) - longitudinal(lane, rear) - (rear.LENGTH + front.LENGTH) / 2
+
+
+def neighbours(env: Any, lane_index: Any = None) -> tuple[Any, Any]:
+    """(front, rear) vehicles of the ego in ``lane_index`` (default: its own lane)."""
+    return env.road.neighbour_vehicles(env.vehicle, lane_index or env.vehicle.lane_index)
+
+
+def front_ttc(env: Any, lane_index: Any = None) -> float:
+    """Time-to-collision [s] with the vehicle ahead in ``lane_index``; ``inf`` if none or opening."""
+    ego = env.vehicle
+    lane_index = lane_index or ego.lane_index
+    front, _ = neighbours(env, lane_index)
+    if front is None:
+        return math.inf
+    lane = env.road.network.get_lane(lane_index)
+    return time_to_collision(gap_between(lane, ego, front), ego.speed, front.speed)
+
+
+def ego_ttc(env: Any) -> float:
+    """The ego's time-to-collision [s]: its lane, and its target lane while changing lanes."""
+    ego = env.vehicle
+    ttc = front_ttc(env, ego.lane_index)
+    target = getattr(ego, "target_lane_index", None)
+    if target is not None and target != ego.lane_index:
+        ttc = min(ttc, front_ttc(env, target))
+    return ttc
