@@ -95,9 +95,7 @@ class RunConfig:
         from agents.evaluation import EVAL_SEED_BASE
 
         if not 0 <= self.seed < EVAL_SEED_BASE - 10_000:
-            raise ValueError(
-                f"seed: must be in [0, {EVAL_SEED_BASE - 10_000}) (evaluation seeds are held out)"
-            )
+            raise ValueError(f"seed: must be in [0, {EVAL_SEED_BASE - 10_000}) (evaluation seeds are held out)")
 
 
 @dataclass
@@ -287,8 +285,7 @@ def _with_run_defaults(config_dir: Path, config_name: str, run_dir: Path, tmp: P
                 (tmp / group.name / "_run.yaml").write_text(yaml.safe_dump(saved[group.name]))
     entry = yaml.safe_load((config_dir / f"{config_name}.yaml").read_text())
     entry["defaults"] = [
-        {next(iter(d)): "_run"} if isinstance(d, dict) and next(iter(d)) in saved else d
-        for d in entry["defaults"]
+        {next(iter(d)): "_run"} if isinstance(d, dict) and next(iter(d)) in saved else d for d in entry["defaults"]
     ]
     (tmp / f"{config_name}.yaml").write_text(yaml.safe_dump(entry, sort_keys=False))
 
@@ -303,9 +300,7 @@ def load_eval_config(config_dir: str | Path, overrides: list[str]) -> EvalConfig
     config_dir = Path(config_dir).resolve()
     run = _run_dir_from(overrides)
     # "run" is also a config group of training, so Hydra must not see run=DIR as a group swap.
-    overrides = [
-        o for o in overrides if not (o.startswith(("run=", "policy=")) and o.partition("=")[2] == run)
-    ]
+    overrides = [o for o in overrides if not (o.startswith(("run=", "policy=")) and o.partition("=")[2] == run)]
     try:
         if run is None:
             data = compose(config_dir, "evaluate", overrides)

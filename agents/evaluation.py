@@ -155,8 +155,6 @@ def summarize(results: list[EpisodeResult]) -> dict[str, Any]:
         "lane_changes_per_episode": float(np.mean([r.lane_changes for r in results])),
         "intervention_rate": sum(r.interventions for r in results) / steps if steps else 0.0,
         "min_ttc": min(ttcs) if ttcs else None,
-        "reward_terms": {
-            name: float(np.mean([r.reward_terms.get(name, 0.0) for r in results])) for name in terms
-        },
+        "reward_terms": {name: float(np.mean([r.reward_terms.get(name, 0.0) for r in results])) for name in terms},
         "seeds": [r.seed for r in results],
     }

@@ -37,8 +37,7 @@ def read_scalars(tb_dir: str | Path, tags: list[str]) -> dict[str, tuple[np.ndar
             for event in acc.Scalars(tag):
                 series.setdefault(tag, {})[event.step] = event.value
     return {
-        tag: (np.array(sorted(points)), np.array([points[s] for s in sorted(points)]))
-        for tag, points in series.items()
+        tag: (np.array(sorted(points)), np.array([points[s] for s in sorted(points)])) for tag, points in series.items()
     }
 
 

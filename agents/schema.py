@@ -104,9 +104,7 @@ def from_dict(cls: type[T], data: dict[str, Any], path: str = "") -> T:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         where = f"'{path}'" if path else "the config"
-        raise ConfigError(
-            f"{_join(path, unknown[0])}: unknown key in {where} (allowed: {', '.join(sorted(fields))})"
-        )
+        raise ConfigError(f"{_join(path, unknown[0])}: unknown key in {where} (allowed: {', '.join(sorted(fields))})")
     kwargs = {}
     for name, f in fields.items():
         if name in data:

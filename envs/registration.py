@@ -10,7 +10,7 @@ NAMESPACE = "safedrive"
 SCENES = {
     f"{NAMESPACE}/HighwayFast-v0": "highway-fast-v0",
     f"{NAMESPACE}/Highway-v0": "highway-v0",
-    f"{NAMESPACE}/Merge-v0": "merge-v0",
+    f"{NAMESPACE}/Merge-v0": "merge-v1",
 }
 
 

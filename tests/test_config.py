@@ -33,8 +33,7 @@ def test_reward_swap(option: str) -> None:
 
 def test_reward_configs_differ() -> None:
     weights = {
-        o: load_train_config(CONFIG_DIR, [f"reward={o}"]).reward.weights()
-        for o in ("default", "cautious", "speed")
+        o: load_train_config(CONFIG_DIR, [f"reward={o}"]).reward.weights() for o in ("default", "cautious", "speed")
     }
     assert weights["cautious"]["collision"] < weights["default"]["collision"]
     assert weights["speed"]["high_speed"] > weights["default"]["high_speed"]
@@ -42,7 +41,7 @@ def test_reward_configs_differ() -> None:
 
 @pytest.mark.parametrize(
     ("option", "env_id"),
-    [("highway_fast", "highway-fast-v0"), ("highway", "highway-v0"), ("merge", "merge-v0")],
+    [("highway_fast", "highway-fast-v0"), ("highway", "highway-v0"), ("merge", "merge-v1")],
 )
 def test_env_swap(option: str, env_id: str) -> None:
     assert load_train_config(CONFIG_DIR, [f"env={option}"]).env.id == env_id

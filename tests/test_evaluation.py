@@ -1,0 +1,191 @@
+"""Evaluation: metrics, baselines, videos, errors and the comparison table."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agents.config import EvalConfig, load_eval_config
+from agents.eval_job import run_evaluation
+from agents.evaluation import EpisodeResult, run_episode, summarize, wilson_interval
+from agents.policies import BASELINES, make_baseline
+from envs import EnvConfig, RewardConfig, make_env
+from tests.conftest import CONFIG_DIR, assert_not_blank, run_script
+
+METRIC_KEYS = {
+    "episodes", "mean_return", "std_return", "mean_return_ci95", "collision_rate", "collision_rate_ci95",
+    "mean_speed", "mean_distance", "lane_changes_per_episode", "intervention_rate", "reward_terms", "per_episode",
+}  # fmt: skip
+EPISODE_KEYS = {"seed", "return", "crashed", "mean_speed", "interventions", "min_ttc"}
+KINEMATICS = EnvConfig(observation="kinematics")
+
+
+def evaluate_cli(*args: str, out: Path) -> dict:
+    proc = run_script("evaluate.py", *args, f"out={out}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads((out / "metrics.json").read_text())
+
+
+def test_metrics_keys_and_consistency(tmp_path: Path) -> None:
+    m = evaluate_cli("policy=random", "episodes=4", "env.observation=kinematics", out=tmp_path)
+    assert METRIC_KEYS <= set(m)
+    rows = m["per_episode"]
+    assert len(rows) == m["episodes"] == 4
+    assert all(EPISODE_KEYS <= set(r) for r in rows)
+    assert m["mean_return"] == pytest.approx(np.mean([r["return"] for r in rows]))
+    assert m["collision_rate"] == pytest.approx(np.mean([r["crashed"] for r in rows]))
+    lo, hi = m["collision_rate_ci95"]
+    assert lo <= m["collision_rate"] <= hi
+    lo, hi = m["mean_return_ci95"]
+    assert lo <= m["mean_return"] <= hi
+    speeds = [r["mean_speed"] * r["steps"] for r in rows]
+    assert m["mean_speed"] == pytest.approx(sum(speeds) / sum(r["steps"] for r in rows))
+    assert {"collision", "high_speed", "right_lane"} <= set(m["reward_terms"])
+    assert [r["seed"] for r in rows] == [1_000_000 + i for i in range(4)]
+    csv_lines = (tmp_path / "episodes.csv").read_text().strip().splitlines()
+    assert len(csv_lines) == 5 and csv_lines[0].startswith("seed,return,crashed")
+
+
+def test_seed_offset_and_determinism(tmp_path: Path) -> None:
+    cfg = load_eval_config(CONFIG_DIR, ["policy=random", "episodes=2", "seed=7", "env.observation=kinematics"])
+    first, _ = run_evaluation(EvalConfig(**{**cfg.__dict__, "out": str(tmp_path / "a")}))
+    second, _ = run_evaluation(EvalConfig(**{**cfg.__dict__, "out": str(tmp_path / "b")}))
+    assert first["seeds"] == [1_000_007, 1_000_008]
+    assert first["per_episode"] == second["per_episode"]
+
+
+@pytest.mark.parametrize(
+    ("name", "check"),
+    [
+        ("slower", lambda r: r.crashed or abs(r.speeds[-1] - 20.0) < 0.5),
+        ("faster", lambda r: r.crashed or max(r.speeds) > 29.0),
+        ("idle", lambda r: r.crashed or abs(r.speeds[-1] - 25.0) < 1.0),
+    ],
+)
+def test_constant_baselines_behave_as_named(name: str, check) -> None:
+    env = make_env(KINEMATICS, RewardConfig())
+    results = [run_episode(env, make_baseline(name), seed) for seed in (1_000_000, 1_000_001)]
+    assert all(check(r) for r in results), [(r.crashed, r.speeds[-3:]) for r in results]
+
+
+def test_idm_baseline_drives_the_ego() -> None:
+    from highway_env.vehicle.behavior import IDMVehicle
+
+    env = make_env(KINEMATICS, RewardConfig())
+    policy = make_baseline("idm")
+    result = run_episode(env, policy, 1_000_000)
+    assert isinstance(env.unwrapped.vehicle, IDMVehicle)
+    assert env.unwrapped.vehicle in env.unwrapped.road.vehicles
+    assert result.steps > 5 and 15.0 < result.mean_speed < 31.0
+
+
+def test_random_baseline_is_seeded() -> None:
+    a, b = make_baseline("random"), make_baseline("random")
+    a.reset(None, 5)
+    b.reset(None, 5)
+    assert [a(None) for _ in range(20)] == [b(None) for _ in range(20)]
+
+
+def test_baseline_names() -> None:
+    assert set(BASELINES) == {"random", "idle", "slower", "faster", "idm"}
+    with pytest.raises(ValueError, match="unknown policy"):
+        make_baseline("teleport")
+
+
+def test_wilson_interval() -> None:
+    lo, hi = wilson_interval(0, 100)
+    assert lo == 0.0 and hi == pytest.approx(0.0370, abs=1e-3)
+    lo, hi = wilson_interval(50, 100)
+    assert lo == pytest.approx(0.4038, abs=1e-3) and hi == pytest.approx(0.5962, abs=1e-3)
+
+
+def test_summarize_pools_speed_over_steps() -> None:
+    results = [
+        EpisodeResult(seed=1, episode_return=2.0, crashed=True, speeds=[10.0]),
+        EpisodeResult(seed=2, episode_return=4.0, speeds=[20.0, 20.0, 20.0]),
+    ]
+    m = summarize(results)
+    assert m["mean_speed"] == pytest.approx(17.5)  # per step, not per episode (15)
+    assert m["collision_rate"] == 0.5 and m["mean_return"] == 3.0
+    assert math.isclose(m["mean_length"], 2.0)
+
+
+def read_video(path: Path) -> tuple[dict, list[np.ndarray]]:
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    w, h = meta["size"]
+    return meta, [np.frombuffer(b, np.uint8).reshape(h, w, 3) for b in reader]
+
+
+def test_video_decodes_with_every_simulation_frame(smoke_run: Path, tmp_path: Path) -> None:
+    m = evaluate_cli(f"run={smoke_run}", "episodes=1", "video=1", out=tmp_path)
+    videos = list((tmp_path / "videos").glob("*.mp4"))
+    assert len(videos) == 1
+    meta, frames = read_video(videos[0])
+    assert meta["codec"] == "h264"
+    steps = m["per_episode"][0]["steps"]
+    assert len(frames) == 1 + steps * 5  # highway-fast: 5 simulation frames per decision
+    assert frames[0].shape == (150 + 72, 600, 3)
+    assert meta["fps"] == pytest.approx(5.0)
+    assert_not_blank([f[:150].mean(axis=2) for f in frames[-3:]])
+    inset = frames[-1][150 + 4 : 150 + 68, -132:-4]
+    assert inset.std() > 5, "the camera inset must show the CNN's frames"
+
+
+def test_eval_overrides_on_a_run(smoke_run: Path) -> None:
+    cfg = load_eval_config(CONFIG_DIR, [f"run={smoke_run}", "env.vehicles_density=1.5", "reward=cautious"])
+    assert cfg.env.vehicles_density == 1.5 and cfg.reward.collision == -5.0
+    assert cfg.env.observation == "camera" and cfg.policy == "agent"
+    assert load_eval_config(CONFIG_DIR, [f"policy={smoke_run}"]).run == str(smoke_run)
+    assert load_eval_config(CONFIG_DIR, [f"run={smoke_run}", "env=merge"]).env.id == "merge-v1"
+
+
+@pytest.mark.parametrize(
+    ("case", "fragment"),
+    [
+        ("no_model", "error: run: no model.zip in"),
+        ("mismatch", "expects observations of shape (4, 128, 64), but this env config gives (2, 128, 64)"),
+        ("unwritable", "error: out: cannot write to"),
+        ("unknown_policy", "error: policy: unknown policy 'teleport'"),
+        ("agent_without_run", "error: policy: 'agent' needs run="),
+    ],
+)
+def test_evaluate_errors(case: str, fragment: str, smoke_run: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    args = {
+        "no_model": [f"run={tmp_path}"],
+        "mismatch": [f"run={smoke_run}", "env.frame_stack=2", f"out={tmp_path / 'o'}"],
+        "unwritable": ["policy=idle", f"out={blocker / 'sub'}"],
+        "unknown_policy": ["policy=teleport"],
+        "agent_without_run": [],
+    }[case]
+    proc = run_script("evaluate.py", *args, "episodes=1")
+    assert proc.returncode == 2
+    assert fragment in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o" / "metrics.json").exists()
+
+
+def test_compare_two_evaluations(tmp_path: Path) -> None:
+    for policy in ("slower", "faster"):
+        evaluate_cli(f"policy={policy}", "episodes=2", "env.observation=kinematics", out=tmp_path / policy)
+    plot = tmp_path / "cmp.png"
+    proc = run_script("compare.py", str(tmp_path / "slower"), str(tmp_path / "faster"), "--plot", str(plot))
+    assert proc.returncode == 0, proc.stderr
+    table = [ln for ln in proc.stdout.splitlines() if ln.startswith("|")]
+    assert len(table) == 4 and "| slower |" in table[2] and "| faster |" in table[3]
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    missing = run_script("compare.py", str(tmp_path / "nothing"))
+    assert missing.returncode == 2 and "metrics.json: not found" in missing.stderr
+
+
+def test_learning_curves_written(smoke_run: Path) -> None:
+    png = smoke_run / "learning_curves.png"
+    assert png.read_bytes()[:4] == b"\x89PNG"
