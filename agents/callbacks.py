@@ -11,7 +11,7 @@ from types import FrameType
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
-from agents.io import save_model
+from envs.io import save_model
 
 CHECKPOINT_GLOB = "ckpt_*.zip"
 

@@ -14,8 +14,9 @@ from typing import Any, Literal
 
 from agents.schema import ConfigError, explain_unknown_key, from_dict, to_dict
 from envs.config import EnvConfig, RewardConfig
+from perception.config import PerceptionConfig
 
-GROUPS = ("env", "reward", "agent", "run", "eval")
+GROUPS = ("env", "reward", "agent", "perception", "run", "eval")
 
 
 @dataclass
@@ -121,6 +122,7 @@ class TrainConfig:
     env: EnvConfig = field(default_factory=EnvConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
+    perception: PerceptionConfig = field(default_factory=PerceptionConfig)
     run: RunConfig = field(default_factory=RunConfig)
     eval: EvalSettings = field(default_factory=EvalSettings)
     resume: bool = False
@@ -133,6 +135,8 @@ class TrainConfig:
                 f"agent.policy: {self.agent.policy!r} does not fit env.observation="
                 f"{self.env.observation!r} (use agent=ppo_{wanted})"
             )
+        if self.perception.checkpoint is not None and self.agent.policy != "cnn":
+            raise ValueError("perception.checkpoint: a pretrained CNN needs camera frames (agent=ppo_cnn)")
 
     def saved(self) -> dict[str, Any]:
         """The resolved config as saved to ``config.yaml``: the groups only."""

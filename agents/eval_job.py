@@ -11,10 +11,14 @@ from typing import Any
 
 from agents.config import EvalConfig
 from agents.evaluation import EpisodeResult, eval_seeds, run_episode, summarize
-from agents.io import write_json, write_text
 from agents.policies import AgentPolicy, Policy, make_baseline
 from agents.schema import ConfigError
 from envs import make_env
+from envs.io import write_json, write_text
+from perception.model import load_checkpoint
+
+PERCEPTION_COPY = "perception.pt"
+"""The pretrained classifier a run was started from, copied into it so the HUD can show its predictions."""
 
 CSV_FIELDS = list(EpisodeResult(seed=0).row())
 
@@ -43,7 +47,16 @@ def load_agent(run_dir: str | Path, env: Any) -> AgentPolicy:
             f"run: model {path} expects observations of shape {model.observation_space.shape}, "
             f"but this env config gives {env.observation_space.shape}"
         )
-    return AgentPolicy(model)
+    return AgentPolicy(model, load_classifier(run_dir))
+
+
+def load_classifier(run_dir: str | Path) -> tuple[Any, list[str]] | None:
+    """The run's copy of its pretrained perception classifier, if it has one."""
+    copy = Path(run_dir) / PERCEPTION_COPY
+    if not copy.is_file():
+        return None
+    net, meta = load_checkpoint(copy)
+    return net, list(meta["class_names"])
 
 
 def make_policy(cfg: EvalConfig, env: Any) -> Policy:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.io import atomic_write
+from envs.io import atomic_write
 
 CURVES = {
     "rollout/ep_rew_mean": "episode return",

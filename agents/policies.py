@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from envs.scene import hand_ego_to_idm
+
 # highway-env's DiscreteMetaAction indices.
 ACTION_NAMES = {0: "LANE_LEFT", 1: "IDLE", 2: "LANE_RIGHT", 3: "FASTER", 4: "SLOWER"}
 BASELINES = ("random", "idle", "slower", "faster", "idm")
@@ -70,32 +72,39 @@ class IDMPolicy(Policy):
     name = "idm"
 
     def reset(self, env: Any, seed: int) -> None:
-        from highway_env.vehicle.behavior import IDMVehicle
-        from highway_env.vehicle.graphics import VehicleGraphics
-
-        base = env.unwrapped
-        ego = base.vehicle
-        driver = IDMVehicle.create_from(ego)
-        driver.color = VehicleGraphics.EGO_COLOR  # drawn as the ego, not as traffic
-        base.road.vehicles[base.road.vehicles.index(ego)] = driver
-        base.controlled_vehicles[0] = driver
-        base.action_type.controlled_vehicle = driver
+        hand_ego_to_idm(env)
 
     def __call__(self, obs: Any) -> int:
         return 1
 
 
 class AgentPolicy(Policy):
-    """A trained SB3 model, acting deterministically."""
+    """A trained SB3 model, acting deterministically.
+
+    :param model: the SB3 model
+    :param classifier: optional (perception classifier, class names) whose prediction the HUD shows
+    """
 
     name = "agent"
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, classifier: tuple[Any, list[str]] | None = None) -> None:
         self.model = model
+        self.classifier = classifier
 
     def __call__(self, obs: Any) -> Any:
         action, _ = self.model.predict(obs, deterministic=True)
         return int(action) if np.ndim(action) == 0 else action
+
+    def describe(self, obs: Any) -> str | None:
+        if self.classifier is None or obs is None:
+            return None
+        import torch
+
+        net, names = self.classifier
+        with torch.no_grad():
+            probs = torch.softmax(net(torch.as_tensor(np.asarray(obs)[None])), dim=1)[0]
+        best = int(probs.argmax())
+        return f"{names[best]} ({probs[best]:.0%})"
 
 
 def make_baseline(name: str, n_actions: int = 5) -> Policy:

@@ -9,30 +9,39 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.config import AgentConfig
-from perception import FramesExtractor
+from perception import FramesExtractor, extractor_kwargs
+from perception.config import PerceptionConfig
 
 
-def policy_kwargs(cfg: AgentConfig) -> dict[str, Any]:
+def policy_kwargs(cfg: AgentConfig, perception: PerceptionConfig) -> dict[str, Any]:
     """Network settings; the CNN extractor normalizes pixels itself (no SB3 /255)."""
     kwargs: dict[str, Any] = {"net_arch": dict(pi=list(cfg.net_arch), vf=list(cfg.net_arch))}
     if cfg.policy == "cnn":
         kwargs.update(
             features_extractor_class=FramesExtractor,
-            features_extractor_kwargs={"features_dim": cfg.features_dim},
+            features_extractor_kwargs=extractor_kwargs(perception.checkpoint, perception.freeze, cfg.features_dim),
             normalize_images=False,
         )
     return kwargs
 
 
-def build_ppo(cfg: AgentConfig, env: VecEnv, seed: int, tensorboard_dir: str | Path | None) -> PPO:
-    """A fresh PPO agent.
+def build_ppo(
+    cfg: AgentConfig,
+    perception: PerceptionConfig,
+    env: VecEnv,
+    seed: int,
+    tensorboard_dir: str | Path | None,
+) -> PPO:
+    """A fresh PPO agent, its CNN backbone loaded from the perception checkpoint if one is given.
 
     :param cfg: hyperparameters
+    :param perception: pretrained backbone and whether to freeze it
     :param env: training envs
     :param seed: seeds torch and the action sampling
     :param tensorboard_dir: TensorBoard log folder, or None
+    :raises CheckpointError: the checkpoint is missing or does not fit the env's frames
     """
-    return PPO(
+    model = PPO(
         "CnnPolicy" if cfg.policy == "cnn" else "MlpPolicy",
         env,
         learning_rate=cfg.learning_rate,
@@ -45,12 +54,15 @@ def build_ppo(cfg: AgentConfig, env: VecEnv, seed: int, tensorboard_dir: str | P
         ent_coef=cfg.ent_coef,
         vf_coef=cfg.vf_coef,
         max_grad_norm=cfg.max_grad_norm,
-        policy_kwargs=policy_kwargs(cfg),
+        policy_kwargs=policy_kwargs(cfg, perception),
         tensorboard_log=str(tensorboard_dir) if tensorboard_dir else None,
         seed=seed,
         device=cfg.device,
         verbose=0,
     )
+    if perception.checkpoint is not None:
+        model.policy.features_extractor.load_backbone(perception.checkpoint)
+    return model
 
 
 def load_ppo(

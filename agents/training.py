@@ -20,15 +20,16 @@ from agents.callbacks import (
     latest_checkpoint,
 )
 from agents.config import TrainConfig
-from agents.eval_job import play
+from agents.eval_job import PERCEPTION_COPY, load_classifier, play
 from agents.evaluation import eval_seeds, summarize
-from agents.io import save_model, write_json, write_yaml
 from agents.plots import plot_learning_curves
 from agents.policies import AgentPolicy
 from agents.ppo import build_ppo, load_ppo
 from agents.schema import ConfigError
 from agents.vec_env import make_vec_env
 from envs import make_env
+from envs.io import copy_file, save_model, write_json, write_yaml
+from perception.model import CheckpointError, check_input_shape, read_checkpoint
 
 
 @dataclass
@@ -65,6 +66,17 @@ def _check_run_dir(cfg: TrainConfig, run_dir: Path) -> Path | None:
     return checkpoint
 
 
+def _check_perception(cfg: TrainConfig) -> None:
+    """A pretrained backbone must exist and fit the env's frames, before any env is built."""
+    if cfg.perception.checkpoint is None:
+        return
+    frames = (cfg.env.frame_stack, cfg.env.frame_width, cfg.env.frame_height)
+    try:
+        check_input_shape(read_checkpoint(cfg.perception.checkpoint)["meta"], frames, cfg.perception.checkpoint)
+    except CheckpointError as err:
+        raise ConfigError(f"perception.checkpoint: {err}") from None
+
+
 def _load_checkpoint(cfg: TrainConfig, checkpoint: Path, venv: Any, tb_dir: Path) -> Any:
     try:
         return load_ppo(checkpoint, venv, cfg.agent, tb_dir)
@@ -77,7 +89,8 @@ def final_evaluation(model: Any, cfg: TrainConfig, run_dir: Path) -> tuple[dict[
     env = make_env(cfg.env, cfg.reward, render_mode="rgb_array" if cfg.eval.video else None)
     try:
         seeds = eval_seeds(cfg.eval.episodes)
-        results = play(env, AgentPolicy(model), seeds, cfg.eval.video, run_dir / "eval" / "videos")
+        policy = AgentPolicy(model, load_classifier(run_dir))
+        results = play(env, policy, seeds, cfg.eval.video, run_dir / "eval" / "videos")
     finally:
         env.close()
     return summarize(results), [r.row() for r in results]
@@ -91,12 +104,16 @@ def train(cfg: TrainConfig) -> TrainResult:
     cfg = with_run_name(cfg)
     run_dir = Path(cfg.run.dir) / str(cfg.run.name)
     checkpoint = _check_run_dir(cfg, run_dir)
+    if checkpoint is None:
+        _check_perception(cfg)
     tb_dir, ckpt_dir = run_dir / "tb", run_dir / "checkpoints"
 
     venv = make_vec_env(cfg.env, cfg.reward, cfg.agent.resolved_n_envs(), cfg.run.seed)
     try:
         if checkpoint is None:
-            model = build_ppo(cfg.agent, venv, cfg.run.seed, tb_dir)
+            model = build_ppo(cfg.agent, cfg.perception, venv, cfg.run.seed, tb_dir)
+            if cfg.perception.checkpoint is not None:
+                copy_file(cfg.perception.checkpoint, run_dir / PERCEPTION_COPY)
         else:
             model = _load_checkpoint(cfg, checkpoint, venv, tb_dir)
         write_yaml(run_dir / "config.yaml", cfg.saved())

@@ -14,8 +14,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from agents.io import atomic_write
 from agents.policies import ACTION_NAMES
+from envs.io import atomic_write
 
 HUD_HEIGHT = 72  # px below the scene
 RED = (220, 30, 30)

@@ -42,3 +42,21 @@ def ego_ttc(env: Any) -> float:
     if target is not None and target != ego.lane_index:
         ttc = min(ttc, front_ttc(env, target))
     return ttc
+
+
+def hand_ego_to_idm(env: Any) -> Any:
+    """Replace the ego by highway-env's IDM/MOBIL driver in the same state; returns the new ego.
+
+    The meta-actions sent afterwards are ignored: IDMVehicle decides on its own.
+    """
+    from highway_env.vehicle.behavior import IDMVehicle
+    from highway_env.vehicle.graphics import VehicleGraphics
+
+    base = env.unwrapped
+    ego = base.vehicle
+    driver = IDMVehicle.create_from(ego)
+    driver.color = VehicleGraphics.EGO_COLOR  # drawn as the ego, not as traffic
+    base.road.vehicles[base.road.vehicles.index(ego)] = driver
+    base.controlled_vehicles[0] = driver
+    base.action_type.controlled_vehicle = driver
+    return driver

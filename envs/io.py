@@ -1,4 +1,7 @@
-"""Atomic file writes: a crash or kill never leaves a half-written output."""
+"""Atomic file writes: a crash or kill never leaves a half-written output.
+
+Shared by every package; it lives in the lowest layer so that nothing imports upward.
+"""
 
 from __future__ import annotations
 
@@ -53,3 +56,10 @@ def write_yaml(path: str | Path, data: Any) -> Path:
 def save_model(model: Any, path: str | Path) -> Path:
     """Save an SB3 model zip atomically (SB3 keeps a given non-empty suffix as is)."""
     return atomic_write(path, lambda p: model.save(str(p)))
+
+
+def copy_file(source: str | Path, destination: str | Path) -> Path:
+    """Copy a file atomically."""
+    import shutil
+
+    return atomic_write(destination, lambda p: shutil.copyfile(Path(source).expanduser(), p))
