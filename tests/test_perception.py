@@ -1,0 +1,296 @@
+"""Perception: labels, scene dataset, IDX files, classifier training and reuse in PPO."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from envs import EnvConfig, RewardConfig, make_env
+from perception.config import DatasetConfig
+from perception.extractor import FramesExtractor, extractor_kwargs
+from perception.labels import CLASS_NAMES, flip_label, scene_label
+from perception.mnist import FILES, IDXError, load_mnist, read_idx, write_idx
+from perception.model import CheckpointError, PerceptionNet, load_checkpoint, save_checkpoint
+from perception.scenes import generate, load_split, read_manifest, split_episodes
+from tests.conftest import assert_not_blank, run_script
+
+
+# ---------------------------------------------------------------- labels
+def place(env, lane: int, x: float):
+    """A traffic vehicle at longitudinal position x [m] of lane ``lane``."""
+    from highway_env.vehicle.kinematics import Vehicle
+
+    road = env.unwrapped.road
+    lane_index = ("0", "1", lane)
+    v = Vehicle(road, road.network.get_lane(lane_index).position(x, 0), heading=0.0, speed=25.0)
+    v.lane_index = lane_index
+    road.vehicles.append(v)
+    return v
+
+
+def scene(ego_lane: int, others: list[tuple[int, float]]) -> int:
+    """Label of a hand-built scene: ego at x=100 m in ``ego_lane``, traffic at (lane, x)."""
+    env = make_env(EnvConfig(observation="kinematics"), RewardConfig())
+    env.reset(seed=0)
+    base = env.unwrapped
+    ego = base.vehicle
+    base.road.vehicles = [ego]
+    lane = base.road.network.get_lane(("0", "1", ego_lane))
+    ego.position = lane.position(100.0, 0)
+    ego.heading = 0.0
+    ego.lane_index = ego.target_lane_index = ("0", "1", ego_lane)
+    for lane_id, x in others:
+        place(env, lane_id, x)
+    return scene_label(env)
+
+
+@pytest.mark.parametrize(
+    ("ego_lane", "others", "expected"),
+    [
+        (1, [], "clear"),
+        (1, [(1, 120.0)], "A"),  # 15 m gap ahead
+        (1, [(1, 140.0)], "clear"),  # 35 m gap: beyond the near zone
+        (1, [(0, 92.0)], "L"),  # 3 m behind on the left
+        (1, [(0, 80.0)], "clear"),  # 15 m behind on the left: free
+        (1, [(2, 115.0), (1, 125.0)], "AR"),
+        (0, [], "L"),  # no lane on the left
+        (2, [], "R"),  # no lane on the right
+        (0, [(1, 100.0), (0, 110.0)], "LAR"),
+    ],
+)
+def test_labels_agree_with_hand_checked_scenes(ego_lane: int, others: list, expected: str) -> None:
+    assert CLASS_NAMES[scene(ego_lane, others)] == expected
+
+
+def test_flip_label_swaps_left_and_right() -> None:
+    names = {n: i for i, n in enumerate(CLASS_NAMES)}
+    assert flip_label(names["L"]) == names["R"]
+    assert flip_label(names["LA"]) == names["AR"]
+    assert flip_label(names["LAR"]) == names["LAR"]
+    assert flip_label(names["A"]) == names["A"]
+
+
+# ---------------------------------------------------------------- scene dataset
+def tiny_dataset(path: Path, seed: int = 0) -> DatasetConfig:
+    cfg = DatasetConfig(path=str(path), episodes=5, seed=seed, val_fraction=0.2, test_fraction=0.2, workers=1)
+    generate(cfg, EnvConfig())
+    return cfg
+
+
+def test_scene_dataset_is_deterministic_and_split_by_episode(tmp_path: Path) -> None:
+    tiny_dataset(tmp_path / "a")
+    tiny_dataset(tmp_path / "b")
+    episodes = {}
+    for split in ("train", "val", "test"):
+        fa, la, ea = load_split(tmp_path / "a", split)
+        fb, lb, eb = load_split(tmp_path / "b", split)
+        assert np.array_equal(fa, fb) and np.array_equal(la, lb) and np.array_equal(ea, eb)
+        assert fa.shape[1:] == (4, 128, 64) and fa.dtype == np.uint8
+        assert_not_blank(fa[len(fa) // 2])
+        episodes[split] = set(ea.tolist())
+    assert not episodes["train"] & episodes["val"]
+    assert not episodes["train"] & episodes["test"]
+    assert not episodes["val"] & episodes["test"]
+    manifest = read_manifest(tmp_path / "a")
+    assert manifest["generator"]["seed"] == 0 and manifest["class_names"] == CLASS_NAMES
+    assert sum(manifest["splits"]["train"]["class_counts"].values()) == manifest["splits"]["train"]["frames"]
+
+
+def test_splits_differ_by_seed() -> None:
+    a = split_episodes(DatasetConfig(episodes=20, seed=0))
+    b = split_episodes(DatasetConfig(episodes=20, seed=1))
+    assert a != b
+    assert sorted(a["train"] + a["val"] + a["test"]) == list(range(20))
+
+
+# ---------------------------------------------------------------- IDX files
+def write_mnist(directory: Path, n_train: int = 200, n_test: int = 100, gz: bool = True) -> Path:
+    """Tiny separable 'digits': class k is a bright bar at rows 2k..2k+3."""
+    rng = np.random.default_rng(0)
+    directory.mkdir(parents=True, exist_ok=True)
+    suffix = ".gz" if gz else ""
+    for split, n in (("train", n_train), ("test", n_test)):
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        images = rng.integers(0, 40, (n, 28, 28)).astype(np.uint8)
+        for i, k in enumerate(labels):
+            images[i, 2 * k + 3 : 2 * k + 7, 4:24] = 230
+        write_idx(directory / f"{FILES[f'{split}_images']}{suffix}", images)
+        write_idx(directory / f"{FILES[f'{split}_labels']}{suffix}", labels)
+    return directory
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_idx_round_trip(tmp_path: Path, gz: bool) -> None:
+    data = load_mnist(write_mnist(tmp_path, 30, 10, gz=gz))
+    x, y = data["train"]
+    assert x.shape == (30, 1, 28, 28) and x.dtype == np.uint8 and y.shape == (30,)
+    assert data["test"][0].shape == (10, 1, 28, 28)
+
+
+def test_idx_missing_file(tmp_path: Path) -> None:
+    write_mnist(tmp_path, 10, 10)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(IDXError, match="t10k-labels-idx1-ubyte: file not found"):
+        load_mnist(tmp_path)
+
+
+def test_idx_wrong_magic(tmp_path: Path) -> None:
+    path = tmp_path / "bad"
+    path.write_bytes((0x0803).to_bytes(4, "big") + (1).to_bytes(4, "big"))
+    with pytest.raises(IDXError, match="wrong magic number 0x00000803 \\(expected 0x00000801\\)"):
+        read_idx(path, 0x0801)
+
+
+def test_idx_truncated(tmp_path: Path) -> None:
+    path = write_idx(tmp_path / "x", np.zeros((3, 28, 28)))
+    path.write_bytes(path.read_bytes()[:-5])
+    with pytest.raises(IDXError, match="header says 2352"):
+        read_idx(path, 0x0803)
+
+
+def test_idx_mismatched_counts(tmp_path: Path) -> None:
+    write_mnist(tmp_path, 10, 10)
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros(9))
+    with pytest.raises(IDXError, match="10 images but train-labels-idx1-ubyte.gz has 9 labels"):
+        load_mnist(tmp_path)
+
+
+def test_idx_gzip_is_detected_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "y.gz"
+    with gzip.open(path, "wb") as f:
+        f.write((0x0801).to_bytes(4, "big") + (2).to_bytes(4, "big") + bytes([1, 2]))
+    assert read_idx(path, 0x0801).tolist() == [1, 2]
+
+
+def test_cli_reports_idx_errors(tmp_path: Path) -> None:
+    proc = run_script("train_perception.py", "dataset=mnist", f"dataset.path={tmp_path}", f"out={tmp_path / 'o'}")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and "file not found" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# ---------------------------------------------------------------- training and checkpoints
+def test_tiny_mnist_training_beats_chance(tmp_path: Path) -> None:
+    data = write_mnist(tmp_path / "mnist", 300, 100)
+    out = tmp_path / "out"
+    proc = run_script(
+        "train_perception.py", "dataset=mnist", f"dataset.path={data}", f"out={out}",
+        "train.epochs=4", "train.batch_size=32", "train.lr=3e-3",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_accuracy"] > 0.5  # chance is 0.1
+    assert set(metrics["per_class"]) == {str(d) for d in range(10)}
+    assert {"precision", "recall"} <= set(metrics["per_class"]["3"])
+    assert (out / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+    model, meta = load_checkpoint(out / "model.pt")
+    assert meta["input_shape"] == [1, 28, 28] and meta["class_names"][0] == "0"
+    assert meta["config"]["dataset"]["kind"] == "mnist"
+
+
+def test_checkpoint_round_trip(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = PerceptionNet((4, 128, 64), len(CLASS_NAMES), mean=0.4, std=0.2).eval()
+    meta = {"input_shape": [4, 128, 64], "mean": 0.4, "std": 0.2, "class_names": CLASS_NAMES, "hidden": 128,
+            "dropout": 0.3, "config": {"a": 1}}  # fmt: skip
+    save_checkpoint(tmp_path / "model.pt", model, meta)
+    loaded, loaded_meta = load_checkpoint(tmp_path / "model.pt")
+    x = torch.randint(0, 256, (3, 4, 128, 64), dtype=torch.uint8)
+    assert torch.equal(model(x), loaded(x))
+    assert loaded_meta == meta
+
+
+def test_foreign_checkpoint_is_rejected(tmp_path: Path) -> None:
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a perception checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+@pytest.fixture(scope="module")
+def frames_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(1)
+    model = PerceptionNet((4, 128, 64), len(CLASS_NAMES), mean=0.35, std=0.15)
+    meta = {"input_shape": [4, 128, 64], "mean": 0.35, "std": 0.15, "class_names": CLASS_NAMES, "hidden": 128,
+            "dropout": 0.3, "config": {}}  # fmt: skip
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "model.pt", model, meta)
+
+
+def test_shape_mismatch_names_both_shapes(frames_checkpoint: Path) -> None:
+    from gymnasium import spaces
+
+    extractor = FramesExtractor(spaces.Box(0, 255, (2, 128, 64), np.uint8))
+    with pytest.raises(CheckpointError, match=r"expects input shape \(4, 128, 64\).*have shape \(2, 128, 64\)"):
+        extractor.load_backbone(frames_checkpoint)
+
+
+def test_train_agent_rejects_mismatched_checkpoint(frames_checkpoint: Path, tmp_path: Path) -> None:
+    proc = run_script(
+        "train_agent.py", "preset=smoke", f"run.dir={tmp_path}", f"perception.checkpoint={frames_checkpoint}",
+        "env.frame_stack=3",
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "(4, 128, 64)" in proc.stderr and "(3, 128, 64)" in proc.stderr and "Traceback" not in proc.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def smoke_ppo(checkpoint: Path | None, freeze: bool):
+    from agents.config import AgentConfig
+    from agents.ppo import build_ppo
+    from agents.vec_env import make_vec_env
+    from perception.config import PerceptionConfig
+
+    venv = make_vec_env(EnvConfig(), RewardConfig(), n_envs=1, seed=0)
+    agent = AgentConfig(n_steps=32, batch_size=16, n_epochs=2, n_envs=1)
+    ckpt = str(checkpoint) if checkpoint else None
+    return build_ppo(agent, PerceptionConfig(checkpoint=ckpt, freeze=freeze), venv, seed=0, tensorboard_dir=None)
+
+
+def test_extractor_matches_classifier_backbone(frames_checkpoint: Path) -> None:
+    from stable_baselines3.common.preprocessing import preprocess_obs
+
+    model = smoke_ppo(frames_checkpoint, freeze=True)
+    classifier, _ = load_checkpoint(frames_checkpoint)
+    env = make_env(EnvConfig(), RewardConfig())
+    obs, _ = env.reset(seed=3)
+    obs, *_ = env.step(1)
+    assert_not_blank(obs)
+    policy = model.policy
+    tensor, _ = policy.obs_to_tensor(obs)
+    # The path PPO takes: SB3 preprocessing (no /255 here), then the extractor's backbone.
+    ppo_features = policy.features_extractor.backbone(preprocess_obs(tensor, policy.observation_space, False))
+    with torch.no_grad():
+        classifier_features = classifier.backbone(torch.as_tensor(obs[None]))
+    assert torch.allclose(ppo_features, classifier_features, atol=1e-5)
+    model.env.close()
+
+
+def test_frozen_backbone_does_not_change_during_ppo(frames_checkpoint: Path) -> None:
+    model = smoke_ppo(frames_checkpoint, freeze=True)
+    extractor = model.policy.features_extractor
+    before = {k: v.clone() for k, v in extractor.backbone.state_dict().items()}
+    head_before = extractor.head[0].weight.clone()
+    model.learn(64)
+    after = extractor.backbone.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert not torch.equal(head_before, extractor.head[0].weight), "the head must still learn"
+    model.env.close()
+
+
+def test_unfrozen_backbone_fine_tunes(frames_checkpoint: Path) -> None:
+    model = smoke_ppo(frames_checkpoint, freeze=False)
+    first = model.policy.features_extractor.backbone.convs[0].weight.clone()
+    model.learn(64)
+    assert not torch.equal(first, model.policy.features_extractor.backbone.convs[0].weight)
+    model.env.close()
+
+
+def test_extractor_kwargs_carry_the_normalization(frames_checkpoint: Path) -> None:
+    kwargs = extractor_kwargs(frames_checkpoint, True, 64)
+    assert kwargs == {"features_dim": 64, "freeze": True, "mean": pytest.approx(0.35), "std": pytest.approx(0.15)}
+    assert extractor_kwargs(None, False, 64) == {"features_dim": 64, "freeze": False}
