@@ -79,9 +79,9 @@ class EnvConfig:
 class RewardConfig:
     """Weights of the named reward terms (see :mod:`envs.rewards`).
 
-    Each term's value lies in [0, 1]; its weight is the same-named key here.
-    With ``normalize``, the weighted sum is mapped from [sum of negative weights,
-    sum of positive weights] to [0, 1], as highway-env does for its own reward.
+    Each term's value lies in [0, 1] (``headway``: [-1, 1]); its weight is the
+    same-named key here. With ``normalize``, the weighted sum is mapped from its
+    lowest to its highest possible value onto [0, 1], as highway-env does.
     """
 
     collision: float = -1.0
@@ -94,6 +94,16 @@ class RewardConfig:
     """Weight of the lane-change indicator (1 on a step whose target lane changed)."""
     off_road: float = 0.0
     """Weight of the off-road indicator."""
+    comfort: float = 0.0
+    """Weight of the action-change indicator (1 when the executed action differs from the last)."""
+    override: float = 0.0
+    """Weight of the safety-override indicator (1 when the monitor replaced the action or braked)."""
+    headway: float = 0.0
+    """Weight of the potential-based TTC shaping, in [-1, 1] (positive weight = keep away from the car ahead)."""
+    headway_ttc: float = 4.0
+    """Time-to-collision [s] at and above which the headway danger is 0."""
+    shaping_gamma: float = 0.8
+    """Discount of the potential-based shaping; must equal the agent's gamma."""
     speed_range: list[float] = field(default_factory=lambda: [20.0, 30.0])
     """Forward speeds [m/s] mapped to high_speed = 0 and 1."""
     normalize: bool = True
@@ -102,9 +112,79 @@ class RewardConfig:
     def __post_init__(self) -> None:
         if len(self.speed_range) != 2 or self.speed_range[0] >= self.speed_range[1]:
             raise ValueError(f"speed_range: must be [low, high] with low < high, got {self.speed_range}")
+        if self.headway_ttc <= 0:
+            raise ValueError(f"headway_ttc: must be > 0, got {self.headway_ttc}")
+        if not 0 < self.shaping_gamma <= 1:
+            raise ValueError(f"shaping_gamma: must be in (0, 1], got {self.shaping_gamma}")
 
     def weights(self) -> dict[str, float]:
-        """The term weights by name; every float field except settings is a term."""
+        """The term weights by name (the fields named like registered terms)."""
         from envs.rewards import REWARD_TERMS
 
         return {name: float(getattr(self, name)) for name in REWARD_TERMS}
+
+
+@dataclass
+class SafetyConfig:
+    """The safety monitor's thresholds (group ``safety``); see :mod:`envs.safety_monitor`.
+
+    The RSS terms are the monitor's *working* parameters, chosen for highway-env's
+    traffic (README, "Safety monitor"), not the paper's conservative defaults.
+    """
+
+    enabled: bool = True
+    """false = the monitor is not installed (``safety=off``)."""
+    response_time: float = 0.2
+    """RSS rho [s]: the monitor reacts within one simulation step (0.2 s at 5 Hz)."""
+    accel_max: float = 1.0
+    """RSS: acceleration the ego may still apply during the response time [m/s^2]."""
+    brake_min: float = 6.0
+    """RSS: braking the ego is guaranteed to apply after it [m/s^2]."""
+    brake_max: float = 6.0
+    """RSS: hardest braking of the vehicle ahead [m/s^2] (highway-env's IDM never exceeds 6)."""
+    ttc_min: float = 3.0
+    """A proposed action must keep the time-to-collision above this [s]."""
+    max_imposed_braking: float = 3.0
+    """A lane change may not force the new follower to brake harder than this [m/s^2]."""
+    emergency_braking: float = 8.0
+    """Deceleration of the emergency brake [m/s^2]: below the agent's SLOWER, which stops at 20 m/s."""
+    aeb_trigger: float = 3.0
+    """Engage the emergency brake when avoiding the vehicle ahead needs more braking than this [m/s^2]."""
+    standstill_gap: float = 2.0
+    """The emergency brake aims to stop closing in this far [m] behind the vehicle ahead."""
+
+    def __post_init__(self) -> None:
+        for name in ("response_time", "accel_max"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
+        positive = ("brake_min", "brake_max", "ttc_min", "max_imposed_braking", "emergency_braking", "aeb_trigger")
+        if self.standstill_gap < 0:
+            raise ValueError(f"standstill_gap: must be >= 0, got {self.standstill_gap}")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
+        if self.aeb_trigger > self.emergency_braking:
+            raise ValueError("aeb_trigger: must not exceed emergency_braking")
+
+
+@dataclass
+class FaultsConfig:
+    """Camera faults (group ``faults``), applied to the camera frames only, never to the monitor."""
+
+    dropout: float = 0.0
+    """Probability that a new frame is blank (all zeros)."""
+    noise_std: float = 0.0
+    """Standard deviation of Gaussian pixel noise [grey levels]."""
+    freeze: float = 0.0
+    """Probability that a new frame repeats the previous one."""
+
+    def __post_init__(self) -> None:
+        for name in ("dropout", "freeze"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name}: must be a probability in [0, 1], got {getattr(self, name)}")
+        if self.noise_std < 0:
+            raise ValueError(f"noise_std: must be >= 0, got {self.noise_std}")
+
+    @property
+    def active(self) -> bool:
+        return self.dropout > 0 or self.noise_std > 0 or self.freeze > 0

@@ -10,8 +10,10 @@ from typing import Any
 import gymnasium as gym
 import highway_env  # noqa: F401  (registers the highway-env ids, also in subprocesses)
 
-from envs.config import EnvConfig, RewardConfig
+from envs.config import EnvConfig, FaultsConfig, RewardConfig, SafetyConfig
+from envs.faults import CameraFaults
 from envs.rewards import NamedRewardWrapper
+from envs.safety_monitor import SafetyMonitor
 
 
 def _ensure_runtime_dir() -> None:
@@ -64,14 +66,29 @@ def make_env(
     env_cfg: EnvConfig,
     reward_cfg: RewardConfig,
     render_mode: str | None = None,
+    safety: SafetyConfig | None = None,
+    faults: FaultsConfig | None = None,
+    extra_config: dict[str, Any] | None = None,
 ) -> gym.Env:
-    """Build the highway-env scene with the named-term reward.
+    """Build the highway-env scene: base env -> safety monitor -> camera faults -> named-term reward.
+
+    The monitor sits below the faults, so it never sees a corrupted frame.
 
     :param env_cfg: which scene and observation
     :param reward_cfg: reward term weights
     :param render_mode: ``None`` or ``"rgb_array"`` (for videos)
+    :param safety: monitor thresholds; ``None`` or ``enabled: false`` installs none
+    :param faults: camera faults (camera observations only); ``None`` for a clean camera
+    :param extra_config: more highway-env config keys (e.g. a scenario's ``scenario`` entry)
     """
-    env = gym.make(env_cfg.id, config=highway_config(env_cfg), render_mode=render_mode)
+    config = {**highway_config(env_cfg), **(extra_config or {})}
+    env = gym.make(env_cfg.id, config=config, render_mode=render_mode)
+    if safety is not None and safety.enabled:
+        env = SafetyMonitor(env, safety)
+    if faults is not None and faults.active:
+        if env_cfg.observation != "camera":
+            raise ValueError("faults: camera faults need env.observation=camera")
+        env = CameraFaults(env, faults)
     return NamedRewardWrapper(env, reward_cfg)
 
 
@@ -80,8 +97,10 @@ def make_registered_env(
     env: dict[str, Any] | EnvConfig | None = None,
     reward: dict[str, Any] | RewardConfig | None = None,
     render_mode: str | None = None,
+    safety: dict[str, Any] | SafetyConfig | None = None,
 ) -> gym.Env:
-    """Entry point of our registered ids; ``gym.make(id, env={...}, reward={...})``."""
+    """Entry point of our registered ids; ``gym.make(id, env={...}, reward={...}, safety={...})``."""
     env_cfg = env if isinstance(env, EnvConfig) else EnvConfig(**{"id": highway_id, **(env or {})})
     reward_cfg = reward if isinstance(reward, RewardConfig) else RewardConfig(**(reward or {}))
-    return make_env(env_cfg, reward_cfg, render_mode=render_mode)
+    safety_cfg = safety if isinstance(safety, SafetyConfig) or safety is None else SafetyConfig(**safety)
+    return make_env(env_cfg, reward_cfg, render_mode=render_mode, safety=safety_cfg)

@@ -1,9 +1,14 @@
 """Reward as a weighted sum of named terms, computed from simulator ground truth.
 
-A term is a function ``(ctx: StepContext) -> float`` with a value in [0, 1],
-registered with :func:`reward_term`. Its weight is the same-named field of
-:class:`envs.config.RewardConfig`. Adding a term is one function here plus one
-field (and YAML key) there.
+A term is a function ``(ctx: StepContext) -> float`` registered with
+:func:`reward_term` together with its value range (default [0, 1]). Its weight is
+the same-named field of :class:`envs.config.RewardConfig`. Adding a term is one
+function here plus one field (and YAML key) there.
+
+Potential-based terms (Ng, Harada & Russell 1999) add ``gamma * phi(s') - phi(s)``,
+which leaves the optimal policy unchanged; here that is ``headway``. The other
+shaping terms (``lane_change``, ``comfort``, ``override``, ``off_road``) are plain
+costs: they do change what is optimal, on purpose.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import gymnasium as gym
 import numpy as np
 
 from envs.config import RewardConfig
+from envs.scene import ego_ttc
 
 
 @dataclass
@@ -24,22 +30,27 @@ class StepContext:
 
     env: Any
     """The unwrapped highway-env ``AbstractEnv`` (ground truth: ``env.vehicle``, ``env.road``)."""
-    action: Any
-    """The action that was executed."""
-    prev_lane: int | None
-    """Ego's target lane index before the step."""
+    action: int
+    """The action that was executed (after any safety override)."""
+    info: dict
+    """The step's info (``safety`` is there when the monitor runs)."""
+    terminated: bool
     cfg: RewardConfig
+    prev: dict[str, Any]
+    """The previous step's ``lane``, ``action`` and ``danger``."""
 
 
 RewardTerm = Callable[[StepContext], float]
 REWARD_TERMS: dict[str, RewardTerm] = {}
+TERM_RANGES: dict[str, tuple[float, float]] = {}
 
 
-def reward_term(name: str) -> Callable[[RewardTerm], RewardTerm]:
-    """Register a reward term under ``name`` (must match a RewardConfig field)."""
+def reward_term(name: str, low: float = 0.0, high: float = 1.0) -> Callable[[RewardTerm], RewardTerm]:
+    """Register a reward term under ``name`` (must match a RewardConfig field), valued in [low, high]."""
 
     def register(fn: RewardTerm) -> RewardTerm:
         REWARD_TERMS[name] = fn
+        TERM_RANGES[name] = (low, high)
         return fn
 
     return register
@@ -75,12 +86,44 @@ def right_lane(ctx: StepContext) -> float:
 
 @reward_term("lane_change")
 def lane_change(ctx: StepContext) -> float:
-    return float(ctx.prev_lane is not None and ego_lane(ctx.env) != ctx.prev_lane)
+    return float(ctx.prev.get("lane") is not None and ego_lane(ctx.env) != ctx.prev["lane"])
 
 
 @reward_term("off_road")
 def off_road(ctx: StepContext) -> float:
     return float(not ctx.env.vehicle.on_road)
+
+
+@reward_term("comfort")
+def comfort(ctx: StepContext) -> float:
+    # An action change means a new acceleration or steering command: jerk for the passengers.
+    return float(ctx.prev.get("action") is not None and ctx.action != ctx.prev["action"])
+
+
+@reward_term("override")
+def override(ctx: StepContext) -> float:
+    return float(bool(ctx.info.get("safety", {}).get("overridden", False)))
+
+
+def danger(env: Any, cfg: RewardConfig) -> float:
+    """How close the ego is to the vehicle ahead: 0 at TTC >= headway_ttc, 1 at TTC 0."""
+    return float(np.clip(1.0 - ego_ttc(env) / cfg.headway_ttc, 0.0, 1.0))
+
+
+@reward_term("headway", low=-1.0, high=1.0)
+def headway(ctx: StepContext) -> float:
+    # Potential phi = -danger; F = gamma * phi(s') - phi(s), with phi = 0 after a terminal state.
+    now = 0.0 if ctx.terminated else danger(ctx.env, ctx.cfg)
+    return ctx.prev.get("danger", 0.0) - ctx.cfg.shaping_gamma * now
+
+
+def reward_range(cfg: RewardConfig) -> tuple[float, float]:
+    """Lowest and highest weighted sum the terms can reach."""
+    low = high = 0.0
+    for name, weight in cfg.weights().items():
+        a, b = (weight * v for v in TERM_RANGES[name])
+        low, high = low + min(a, b), high + max(a, b)
+    return low, high
 
 
 def combine(raw: dict[str, float], cfg: RewardConfig) -> dict[str, float]:
@@ -92,8 +135,7 @@ def combine(raw: dict[str, float], cfg: RewardConfig) -> dict[str, float]:
     weights = cfg.weights()
     parts = {name: weights[name] * value for name, value in raw.items()}
     if cfg.normalize:
-        low = sum(w for w in weights.values() if w < 0)
-        high = sum(w for w in weights.values() if w > 0)
+        low, high = reward_range(cfg)
         span = high - low if high > low else 1.0
         parts = {name: value / span for name, value in parts.items()}
         parts["bias"] = -low / span
@@ -106,7 +148,7 @@ class NamedRewardWrapper(gym.Wrapper):
     - observation, action, termination: unchanged.
     - reward: ``sum(info["reward_terms"].values())``.
     - info: adds ``reward_terms`` (weighted contributions, plus ``bias`` when
-      normalized) and ``reward_raw`` (each term's unweighted value in [0, 1]).
+      normalized) and ``reward_raw`` (each term's unweighted value).
 
     :param env: a highway-env environment (possibly wrapped)
     :param cfg: the term weights
@@ -119,19 +161,23 @@ class NamedRewardWrapper(gym.Wrapper):
             raise TypeError("NamedRewardWrapper needs a highway-env environment")
         super().__init__(env)
         self.cfg = cfg
-        self._prev_lane: int | None = None
+        self._prev: dict[str, Any] = {}
+
+    def _remember(self, action: int | None) -> None:
+        env = self.env.unwrapped
+        self._prev = {"lane": ego_lane(env), "action": action, "danger": danger(env, self.cfg)}
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict]:
         obs, info = self.env.reset(**kwargs)
-        self._prev_lane = ego_lane(self.env.unwrapped)
+        self._remember(None)
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
         obs, _, terminated, truncated, info = self.env.step(action)
-        env = self.env.unwrapped
-        ctx = StepContext(env=env, action=action, prev_lane=self._prev_lane, cfg=self.cfg)
+        executed = int(info.get("safety", {}).get("executed_action", action))
+        ctx = StepContext(self.env.unwrapped, executed, info, terminated, self.cfg, self._prev)
         raw = {name: float(term(ctx)) for name, term in REWARD_TERMS.items()}
         parts = combine(raw, self.cfg)
-        self._prev_lane = ego_lane(env)
+        self._remember(executed)
         info = dict(info, reward_raw=raw, reward_terms=parts)
         return obs, float(sum(parts.values())), terminated, truncated, info
