@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agents.schema import ConfigError, explain_unknown_key, from_dict, to_dict
-from envs.config import EnvConfig, RewardConfig
+from envs.config import EnvConfig, FaultsConfig, RewardConfig, SafetyConfig
 from perception.config import PerceptionConfig
 
-GROUPS = ("env", "reward", "agent", "perception", "run", "eval")
+GROUPS = ("env", "reward", "safety", "faults", "agent", "perception", "run", "eval")
+RUN_GROUPS_IN_EVAL = ("env", "reward")
+"""Groups an evaluation inherits from the run it loads; the monitor and faults are the evaluation's own."""
 
 
 @dataclass
@@ -121,6 +123,8 @@ class TrainConfig:
 
     env: EnvConfig = field(default_factory=EnvConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
+    safety: SafetyConfig = field(default_factory=lambda: SafetyConfig(enabled=False))
+    faults: FaultsConfig = field(default_factory=FaultsConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
     perception: PerceptionConfig = field(default_factory=PerceptionConfig)
     run: RunConfig = field(default_factory=RunConfig)
@@ -135,6 +139,13 @@ class TrainConfig:
                 f"agent.policy: {self.agent.policy!r} does not fit env.observation="
                 f"{self.env.observation!r} (use agent=ppo_{wanted})"
             )
+        if abs(self.reward.shaping_gamma - self.agent.gamma) > 1e-9 and self.reward.headway != 0:
+            raise ValueError(
+                f"reward.shaping_gamma: must equal agent.gamma ({self.agent.gamma}) for the potential-based "
+                f"headway term to leave the optimal policy unchanged, got {self.reward.shaping_gamma}"
+            )
+        if self.faults.active and self.env.observation != "camera":
+            raise ValueError("faults: camera faults need env.observation=camera")
         if self.perception.checkpoint is not None and self.agent.policy != "cnn":
             raise ValueError("perception.checkpoint: a pretrained CNN needs camera frames (agent=ppo_cnn)")
 
@@ -225,6 +236,8 @@ class EvalConfig:
 
     env: EnvConfig = field(default_factory=EnvConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
+    faults: FaultsConfig = field(default_factory=FaultsConfig)
     run: str | None = None
     """Training run dir with ``model.zip`` and ``config.yaml``."""
     policy: str = "agent"
@@ -237,9 +250,17 @@ class EvalConfig:
     """Record the first ``video`` episodes to MP4."""
     out: str | None = None
     """Output dir; null = ``<run>/eval`` or ``eval/<policy>``."""
+    suite: str | None = None
+    """Run a scenario suite (``emergency``) instead of episodes on ``env``."""
 
     def __post_init__(self) -> None:
         from agents.policies import BASELINES
+        from agents.suite import SUITES
+
+        if self.suite is not None and self.suite not in SUITES:
+            raise ValueError(f"suite: unknown suite {self.suite!r} (choose from: {', '.join(SUITES)})")
+        if self.faults.active and self.env.observation != "camera":
+            raise ValueError("faults: camera faults need env.observation=camera")
 
         if self.policy not in ("agent", *BASELINES):
             choices = ", ".join(("agent", *BASELINES))
@@ -285,11 +306,12 @@ def _with_run_defaults(config_dir: Path, config_name: str, run_dir: Path, tmp: P
             (tmp / group.name).mkdir()
             for option in group.glob("*.yaml"):
                 (tmp / group.name / option.name).symlink_to(option)
-            if isinstance(saved.get(group.name), dict):
+            if group.name in RUN_GROUPS_IN_EVAL and isinstance(saved.get(group.name), dict):
                 (tmp / group.name / "_run.yaml").write_text(yaml.safe_dump(saved[group.name]))
     entry = yaml.safe_load((config_dir / f"{config_name}.yaml").read_text())
     entry["defaults"] = [
-        {next(iter(d)): "_run"} if isinstance(d, dict) and next(iter(d)) in saved else d for d in entry["defaults"]
+        {next(iter(d)): "_run"} if isinstance(d, dict) and next(iter(d)) in RUN_GROUPS_IN_EVAL else d
+        for d in entry["defaults"]
     ]
     (tmp / f"{config_name}.yaml").write_text(yaml.safe_dump(entry, sort_keys=False))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -13,6 +14,7 @@ from agents.config import EvalConfig
 from agents.evaluation import EpisodeResult, eval_seeds, run_episode, summarize
 from agents.policies import AgentPolicy, Policy, make_baseline
 from agents.schema import ConfigError
+from agents.suite import run_suite
 from envs import make_env
 from envs.io import write_json, write_text
 from perception.model import load_checkpoint
@@ -97,7 +99,8 @@ def run_evaluation(cfg: EvalConfig) -> tuple[dict[str, Any], Path]:
     """
     out = cfg.out_dir()
     check_writable(out)
-    env = make_env(cfg.env, cfg.reward, render_mode="rgb_array" if cfg.video else None)
+    render_mode = "rgb_array" if cfg.video else None
+    env = make_env(cfg.env, cfg.reward, render_mode=render_mode, safety=cfg.safety, faults=cfg.faults)
     try:
         policy = make_policy(cfg, env)
         results = play(env, policy, eval_seeds(cfg.episodes, cfg.seed), cfg.video, out / "videos")
@@ -113,6 +116,26 @@ def run_evaluation(cfg: EvalConfig) -> tuple[dict[str, Any], Path]:
     write_text(out / "episodes.csv", episodes_csv(results))
     write_json(out / "metrics.json", metrics)
     return metrics, out
+
+
+def run_suite_evaluation(cfg: EvalConfig) -> tuple[list[dict[str, Any]], Path]:
+    """Run ``cfg.suite`` and write ``scenarios.json`` and ``scenarios.csv``."""
+    out = cfg.out_dir()
+    check_writable(out)
+    probe = make_env(cfg.env, cfg.reward)  # the policy is checked against the agent's own observations
+    try:
+        policy = make_policy(cfg, probe)
+    finally:
+        probe.close()
+    rows = run_suite(str(cfg.suite), policy, cfg.env, cfg.reward, cfg.safety, cfg.faults, cfg.seed)
+    flat = [{**{k: v for k, v in r.items() if k != "params"}, "params": json.dumps(r["params"])} for r in rows]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(flat[0]))
+    writer.writeheader()
+    writer.writerows(flat)
+    write_text(out / "scenarios.csv", buffer.getvalue())
+    write_json(out / "scenarios.json", rows)
+    return rows, out
 
 
 def format_metrics(m: dict[str, Any]) -> str:

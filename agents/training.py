@@ -86,7 +86,8 @@ def _load_checkpoint(cfg: TrainConfig, checkpoint: Path, venv: Any, tb_dir: Path
 
 def final_evaluation(model: Any, cfg: TrainConfig, run_dir: Path) -> tuple[dict[str, Any], list[dict]]:
     """Deterministic episodes on held-out seeds, in one local env; the first ``eval.video`` recorded."""
-    env = make_env(cfg.env, cfg.reward, render_mode="rgb_array" if cfg.eval.video else None)
+    render_mode = "rgb_array" if cfg.eval.video else None
+    env = make_env(cfg.env, cfg.reward, render_mode=render_mode, safety=cfg.safety, faults=cfg.faults)
     try:
         seeds = eval_seeds(cfg.eval.episodes)
         policy = AgentPolicy(model, load_classifier(run_dir))
@@ -108,7 +109,9 @@ def train(cfg: TrainConfig) -> TrainResult:
         _check_perception(cfg)
     tb_dir, ckpt_dir = run_dir / "tb", run_dir / "checkpoints"
 
-    venv = make_vec_env(cfg.env, cfg.reward, cfg.agent.resolved_n_envs(), cfg.run.seed)
+    venv = make_vec_env(
+        cfg.env, cfg.reward, cfg.agent.resolved_n_envs(), cfg.run.seed, safety=cfg.safety, faults=cfg.faults
+    )
     try:
         if checkpoint is None:
             model = build_ppo(cfg.agent, cfg.perception, venv, cfg.run.seed, tb_dir)

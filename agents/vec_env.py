@@ -9,26 +9,42 @@ import gymnasium as gym
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecMonitor
 
 from envs import EnvConfig, RewardConfig, make_env
+from envs.config import FaultsConfig, SafetyConfig
 
 
-def _build(env_cfg: EnvConfig, reward_cfg: RewardConfig, in_subprocess: bool) -> gym.Env:
+def _build(
+    env_cfg: EnvConfig,
+    reward_cfg: RewardConfig,
+    safety: SafetyConfig | None,
+    faults: FaultsConfig | None,
+    in_subprocess: bool,
+) -> gym.Env:
     if in_subprocess:
         # Ctrl-C reaches the whole process group; the parent alone decides how to stop,
         # so workers must survive it long enough for the final checkpoint.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    return make_env(env_cfg, reward_cfg)
+    return make_env(env_cfg, reward_cfg, safety=safety, faults=faults)
 
 
-def make_vec_env(env_cfg: EnvConfig, reward_cfg: RewardConfig, n_envs: int, seed: int) -> VecEnv:
+def make_vec_env(
+    env_cfg: EnvConfig,
+    reward_cfg: RewardConfig,
+    n_envs: int,
+    seed: int,
+    safety: SafetyConfig | None = None,
+    faults: FaultsConfig | None = None,
+) -> VecEnv:
     """``n_envs`` copies of the env; env i is seeded with ``seed + i`` at its first reset.
 
     :param env_cfg: scene and observation
     :param reward_cfg: reward weights
     :param n_envs: number of envs; > 1 runs them in subprocesses
     :param seed: base seed
+    :param safety: the safety monitor during training (``None`` = none)
+    :param faults: camera faults during training
     """
     subprocess = n_envs > 1
-    fns = [functools.partial(_build, env_cfg, reward_cfg, subprocess) for _ in range(n_envs)]
+    fns = [functools.partial(_build, env_cfg, reward_cfg, safety, faults, subprocess) for _ in range(n_envs)]
     venv: VecEnv = SubprocVecEnv(fns) if subprocess else DummyVecEnv(fns)
     venv.seed(seed)
     return VecMonitor(venv, info_keywords=("crashed",))

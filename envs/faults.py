@@ -10,7 +10,7 @@ import numpy as np
 from envs.config import FaultsConfig
 
 
-class CameraFaults(gym.ObservationWrapper):
+class CameraFaults(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     """Corrupt the newest frame of a stacked camera observation.
 
     - observation: the newest frame (last in the stack) is blanked with probability
@@ -31,6 +31,7 @@ class CameraFaults(gym.ObservationWrapper):
             raise ValueError(f"CameraFaults needs stacked uint8 camera frames, got {space}")
         if not isinstance(cfg, FaultsConfig):
             raise TypeError(f"cfg must be a FaultsConfig, got {type(cfg).__name__}")
+        gym.utils.RecordConstructorArgs.__init__(self, cfg=cfg, seed=seed)
         super().__init__(env)
         self.cfg = cfg
         self.rng = np.random.default_rng(seed)

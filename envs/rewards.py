@@ -142,7 +142,7 @@ def combine(raw: dict[str, float], cfg: RewardConfig) -> dict[str, float]:
     return parts
 
 
-class NamedRewardWrapper(gym.Wrapper):
+class NamedRewardWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Replace highway-env's reward with a weighted sum of named terms.
 
     - observation, action, termination: unchanged.
@@ -159,6 +159,7 @@ class NamedRewardWrapper(gym.Wrapper):
             raise TypeError(f"cfg must be a RewardConfig, got {type(cfg).__name__}")
         if not hasattr(env.unwrapped, "road"):
             raise TypeError("NamedRewardWrapper needs a highway-env environment")
+        gym.utils.RecordConstructorArgs.__init__(self, cfg=cfg)
         super().__init__(env)
         self.cfg = cfg
         self._prev: dict[str, Any] = {}

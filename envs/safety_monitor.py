@@ -89,7 +89,7 @@ def required_braking(gap: float, v_ego: float, front: Neighbour) -> float:
     return need
 
 
-class SafetyMonitor(gym.Wrapper):
+class SafetyMonitor(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Replace unsafe actions and brake in emergencies, from ground truth only.
 
     - observation, action spaces: unchanged.
@@ -113,6 +113,7 @@ class SafetyMonitor(gym.Wrapper):
             raise TypeError("SafetyMonitor needs a highway-env environment")
         if type(base.action_type).__name__ != "DiscreteMetaAction":
             raise ValueError("SafetyMonitor needs DiscreteMetaAction actions")
+        gym.utils.RecordConstructorArgs.__init__(self, cfg=cfg)
         super().__init__(env)
         self.cfg = cfg
         self.rss = RSSParams(cfg.response_time, cfg.accel_max, cfg.brake_min, cfg.brake_max)
@@ -217,9 +218,9 @@ class SafetyMonitor(gym.Wrapper):
             if not 0 <= side_id < len(ego.road.network.graph[origin][dest]):
                 continue
             front, _ = lane_neighbours(ego.road, ego, (origin, dest, side_id))
-            if front is not None and front.speed < speed:
-                if front.gap < safe_longitudinal_distance(speed, front.speed, self.rss):
-                    return "cut_in_risk"
+            # Were it to cut in now, the time-to-collision would fall below ttc_min.
+            if front is not None and time_to_collision(front.gap, speed, front.speed) < self.cfg.ttc_min:
+                return "cut_in_risk"
         return None
 
     def choose_action(self, proposed: int) -> tuple[int, str | None]:

@@ -43,7 +43,7 @@ def step_times(steps: int, density: float) -> dict:
     envs = {"plain": make_env(cfg, RewardConfig()), "monitored": make_env(cfg, RewardConfig(), safety=SafetyConfig())}
     totals = {name: 0.0 for name in envs}
     rng = np.random.default_rng(0)
-    for name, env in envs.items():
+    for env in envs.values():
         env.reset(seed=0)
     done_steps = 0
     while done_steps < steps:

@@ -60,7 +60,7 @@ def test_key_overrides_and_preset() -> None:
 
 def test_saved_config_has_one_key_per_group() -> None:
     saved = load_train_config(CONFIG_DIR, []).saved()
-    assert list(saved) == ["env", "reward", "agent", "run", "eval"]
+    assert list(saved) == ["env", "reward", "safety", "faults", "agent", "perception", "run", "eval"]
 
 
 @pytest.mark.parametrize(
@@ -68,7 +68,7 @@ def test_saved_config_has_one_key_per_group() -> None:
     [
         (
             ["reward=nope"],
-            "reward=nope: unknown option for group 'reward' (choose from: cautious, default, speed)",
+            "reward=nope: unknown option for group 'reward' (choose from: cautious, comfort, default, speed)",
         ),
         (["agent.nope=1"], "agent.nope: unknown key in 'agent' (allowed: "),
         (["+env.nope=1"], "env.nope: unknown key in 'env' (allowed: "),

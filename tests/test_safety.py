@@ -1,0 +1,290 @@
+"""Safety monitor: formulas, every override reason on a constructed scene, faults and the scenario suite."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from agents.policies import make_baseline
+from agents.suite import is_avoidable, run_cell
+from envs import EnvConfig, RewardConfig, make_env
+from envs.config import FaultsConfig, SafetyConfig
+from envs.faults import CameraFaults
+from envs.safety import RSSParams, safe_longitudinal_distance, time_to_collision
+from envs.safety_monitor import FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER, Neighbour, SafetyMonitor, required_braking
+from envs.scenarios import ScenarioParams, braking_avoidable, suite_cells
+from tests.conftest import assert_not_blank
+
+KINEMATICS = EnvConfig(observation="kinematics")
+
+
+# ---------------------------------------------------------------- formulas
+def test_rss_distance_hand_computed() -> None:
+    # 30*1 + 3.5/2 + (30 + 3.5)^2 / 8 - 30^2 / 16
+    assert safe_longitudinal_distance(30, 30, RSSParams()) == pytest.approx(30 + 1.75 + 33.5**2 / 8 - 56.25)
+    p = RSSParams(response_time=0.5, accel_max=2.0, brake_min=5.0, brake_max=10.0)
+    assert safe_longitudinal_distance(20, 10, p) == pytest.approx(10 + 0.25 + 21**2 / 10 - 100 / 20)
+
+
+def test_rss_distance_clamps_at_zero_when_front_is_much_faster() -> None:
+    assert safe_longitudinal_distance(10, 40, RSSParams()) == 0.0
+
+
+def test_time_to_collision() -> None:
+    assert time_to_collision(20.0, 25.0, 20.0) == pytest.approx(4.0)
+    assert time_to_collision(20.0, 20.0, 25.0) == math.inf
+    assert time_to_collision(0.0, 20.0, 25.0) == 0.0
+
+
+def test_required_braking() -> None:
+    # Constant-speed front: relative speed 10 m/s over 25 m needs 2 m/s^2.
+    assert required_braking(25.0, 30.0, Neighbour(25.0, 20.0, 0.0)) == pytest.approx(2.0)
+    # A stopped car 50 m ahead at 20 m/s needs 4 m/s^2.
+    assert required_braking(50.0, 20.0, Neighbour(50.0, 0.0, 0.0)) == pytest.approx(4.0)
+    assert required_braking(0.0, 20.0, Neighbour(0.0, 20.0, 0.0)) == math.inf
+
+
+def test_params_validation() -> None:
+    with pytest.raises(ValueError, match="brake_min"):
+        RSSParams(brake_min=0)
+    with pytest.raises(ValueError, match="aeb_trigger"):
+        SafetyConfig(aeb_trigger=9.0, emergency_braking=8.0)
+
+
+# ---------------------------------------------------------------- constructed scenes
+def scene(ego_lane: int, ego_speed: float, others: list[tuple[int, float, float]], cfg: SafetyConfig | None = None):
+    """A monitored env with the ego at x=100 m and scripted traffic at (lane, x, speed)."""
+    from envs.scenarios import ScriptedVehicle
+
+    env = make_env(KINEMATICS, RewardConfig(), safety=cfg or SafetyConfig())
+    env.reset(seed=0)
+    base = env.unwrapped
+    ego = base.vehicle
+    lane = base.road.network.get_lane(("0", "1", ego_lane))
+    ego.position, ego.heading, ego.speed = lane.position(100.0, 0), 0.0, ego_speed
+    ego.lane_index = ego.target_lane_index = ("0", "1", ego_lane)
+    ego.speed_index = int(np.argmin(np.abs(ego.target_speeds - ego_speed)))
+    ego.target_speed = ego.target_speeds[ego.speed_index]
+    base.road.vehicles = [ego]
+    for lane_id, x, speed in others:
+        side = base.road.network.get_lane(("0", "1", lane_id))
+        base.road.vehicles.append(ScriptedVehicle(base.road, side.position(x, 0), speed))
+    return env, monitor_of(env)
+
+
+def monitor_of(env: gym.Env) -> SafetyMonitor:
+    while not isinstance(env, SafetyMonitor):
+        env = env.env
+    return env
+
+
+@pytest.mark.parametrize(
+    ("ego_lane", "speed", "others", "action", "reason", "executed"),
+    [
+        (1, 25.0, [(1, 125.0, 20.0)], IDLE, "rss_front", SLOWER),  # 20 m gap, 5 m/s closing
+        (0, 25.0, [], LANE_LEFT, "no_lane", IDLE),
+        (1, 25.0, [(0, 85.0, 30.0)], LANE_LEFT, "rss_rear", IDLE),  # fast follower 10 m behind in the target lane
+        (1, 25.0, [(2, 140.0, 15.0)], LANE_RIGHT, "rss_front", IDLE),  # slow car ahead in the target lane
+        (1, 25.0, [(0, 120.0, 20.0)], FASTER, "cut_in_risk", IDLE),  # slow car ahead-left could cut in
+    ],
+)
+def test_decision_overrides(ego_lane, speed, others, action, reason, executed) -> None:
+    env, monitor = scene(ego_lane, speed, others)
+    got_action, got_reason = monitor.choose_action(action)
+    assert (got_reason, got_action) == (reason, executed)
+    _, _, _, _, info = env.step(action)
+    safety = info["safety"]
+    assert safety["overridden"] and safety["reason"] == reason
+    assert safety["proposed_action"] == action and safety["executed_action"] == executed
+
+
+# With hard brakes assumed the RSS distances shrink, so the other checks show through.
+HARD_BRAKES = {"brake_min": 20.0, "brake_max": 20.0}
+
+
+def test_ttc_front_reason() -> None:
+    # 20 m behind a car 5 m/s slower: RSS-safe with 20 m/s^2 brakes, but TTC 20/5 = 4 s < 5 s.
+    _, monitor = scene(1, 25.0, [(1, 125.0, 20.0)], SafetyConfig(**HARD_BRAKES, ttc_min=5.0))
+    assert monitor.choose_action(IDLE) == (SLOWER, "ttc_front")
+
+
+def test_imposed_braking_reason() -> None:
+    # A follower 31 m behind at 35 m/s: RSS-safe and TTC 3.1 s, but it would have to brake 1.6 m/s^2 > 1.
+    cfg = SafetyConfig(**HARD_BRAKES, ttc_min=1.0, max_imposed_braking=1.0)
+    _, monitor = scene(1, 25.0, [(0, 64.0, 35.0)], cfg)
+    assert monitor.check(LANE_LEFT) == "imposed_braking"
+
+
+def test_safe_action_passes_unchanged() -> None:
+    env, monitor = scene(1, 25.0, [(1, 200.0, 25.0)])
+    assert monitor.choose_action(FASTER) == (FASTER, None)
+    _, _, _, _, info = env.step(FASTER)
+    assert not info["safety"]["overridden"] and info["safety"]["reason"] == ""
+
+
+def test_emergency_brake_goes_below_slower_floor() -> None:
+    env, _ = scene(1, 25.0, [(1, 150.0, 0.0)])  # stopped car 45 m ahead
+    speeds, reasons = [], []
+    for _ in range(6):
+        _, _, terminated, _, info = env.step(SLOWER)
+        speeds.append(info["speed"])
+        reasons.append(info["safety"]["reason"])
+        assert not terminated, "the emergency brake must stop in time"
+    assert min(speeds) < 5.0, "SLOWER alone stops at 20 m/s; the emergency brake goes to a stop"
+    assert "emergency_brake" in reasons
+
+
+def test_emergency_brake_reacts_within_one_simulation_step() -> None:
+    env, monitor = scene(1, 25.0, [(1, 140.0, 0.0)])
+    base = env.unwrapped
+    accelerations = []
+    original = base.road.step
+
+    def record(dt: float) -> None:
+        accelerations.append(base.vehicle.action["acceleration"])
+        original(dt)
+
+    base.road.step = record
+    env.step(IDLE)
+    assert accelerations[0] <= -SafetyConfig().aeb_trigger, "braking from the first simulation step"
+
+
+def test_evasive_steer_when_braking_cannot_avoid() -> None:
+    env, _ = scene(1, 30.0, [(1, 155.0, 0.0)])  # 50 m to a stopped car at 30 m/s: needs > 8 m/s^2
+    _, _, terminated, _, info = env.step(FASTER)
+    assert not terminated
+    assert info["safety"]["executed_action"] in (LANE_LEFT, LANE_RIGHT) or info["safety"]["evasive_steers"]
+
+
+def test_lane_change_abort() -> None:
+    env, monitor = scene(1, 25.0, [(0, 112.0, 15.0)])  # 7 m ahead in the target lane, 10 m/s slower
+    base = env.unwrapped
+    ego = base.vehicle
+    ego.target_lane_index = ("0", "1", 0)  # as if a lane change had just been accepted
+    monitor._aborts = 0
+    monitor._abort_unsafe_lane_change(ego)
+    assert ego.target_lane_index == ego.lane_index and monitor._aborts == 1
+
+
+# ---------------------------------------------------------------- wrapper contract
+def test_spaces_unchanged_and_check_env() -> None:
+    plain = make_env(EnvConfig(), RewardConfig())
+    monitored = make_env(EnvConfig(), RewardConfig(), safety=SafetyConfig())
+    assert monitored.observation_space == plain.observation_space
+    assert monitored.action_space == plain.action_space
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_env(monitor_of(monitored), skip_render_check=True)
+    obs, _ = monitored.reset(seed=0)
+    assert_not_blank(obs)
+
+
+def test_monitor_rejects_bad_arguments() -> None:
+    with pytest.raises(TypeError, match="SafetyConfig"):
+        SafetyMonitor(gym.make("highway-fast-v0"), {"ttc_min": 3})
+    with pytest.raises(ValueError, match="DiscreteMetaAction"):
+        SafetyMonitor(gym.make("highway-fast-v0", config={"action": {"type": "ContinuousAction"}}), SafetyConfig())
+
+
+def test_safety_off_installs_nothing() -> None:
+    env = make_env(KINEMATICS, RewardConfig(), safety=SafetyConfig(enabled=False))
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(FASTER)
+    assert "safety" not in info
+
+
+def test_random_driver_is_kept_safe() -> None:
+    from agents.evaluation import run_episode
+    from agents.policies import RandomPolicy
+
+    env = make_env(EnvConfig(observation="kinematics", vehicles_density=1.5), RewardConfig(), safety=SafetyConfig())
+    results = [run_episode(env, RandomPolicy(5), 2_000_000 + i) for i in range(5)]
+    assert not any(r.crashed for r in results)
+    assert all(r.interventions > 0 for r in results)
+
+
+# ---------------------------------------------------------------- faults
+def test_faults_touch_only_camera_frames() -> None:
+    clean = make_env(EnvConfig(), RewardConfig(), safety=SafetyConfig())
+    faulty = make_env(EnvConfig(), RewardConfig(), safety=SafetyConfig(), faults=FaultsConfig(dropout=1.0))
+    obs_c, _ = clean.reset(seed=5)
+    obs_f, _ = faulty.reset(seed=5)
+    for action in [3, 0, 1, 4, 2, 3]:
+        obs_c, r_c, t_c, _, info_c = clean.step(action)
+        obs_f, r_f, t_f, _, info_f = faulty.step(action)
+        assert not obs_f[-1].any(), "dropout 1.0 blanks every new frame"
+        assert_not_blank(obs_c)
+        assert info_c["safety"] == info_f["safety"], "the monitor's channel is untouched"
+        assert (r_c, t_c, info_c["speed"]) == (r_f, t_f, info_f["speed"])
+        if t_c:
+            break
+
+
+@pytest.mark.parametrize("cfg", [FaultsConfig(noise_std=20.0), FaultsConfig(freeze=1.0)], ids=["noise", "freeze"])
+def test_noise_and_freeze(cfg: FaultsConfig) -> None:
+    base = make_env(EnvConfig(), RewardConfig())
+    env = CameraFaults(base, cfg)
+    obs, _ = env.reset(seed=1)
+    first = obs[-1].copy()
+    obs, *_ = env.step(3)
+    if cfg.freeze:
+        assert np.array_equal(obs[-1], first)
+    else:
+        assert not np.array_equal(obs[-1], first)
+        assert env.observation_space.contains(obs)
+
+
+def test_faults_need_camera_frames() -> None:
+    with pytest.raises(ValueError, match="camera"):
+        make_env(KINEMATICS, RewardConfig(), faults=FaultsConfig(dropout=0.3))
+
+
+# ---------------------------------------------------------------- scenario suite
+def test_cells_reproduce_by_seed() -> None:
+    cell = ScenarioParams("cut_in", 25.0, 10.0, 20.0, 0.0, "free")
+    rows = [
+        run_cell(cell, make_baseline("random"), 1_000_003, KINEMATICS, RewardConfig(), SafetyConfig()) for _ in "ab"
+    ]
+    assert rows[0] == rows[1]
+
+
+@pytest.mark.parametrize(
+    ("cell", "avoidable"),
+    [
+        # 25 m/s: 5 m reaction + 625/16 = 44 m of braking < 50 m
+        (ScenarioParams("stationary", 25.0, 50.0, 0.0, 0.0, "blocked"), True),
+        # 30 m/s: 6 m + 900/16 = 62 m > 60 m, and both side lanes blocked
+        (ScenarioParams("stationary", 30.0, 60.0, 0.0, 0.0, "blocked"), False),
+        (ScenarioParams("stationary", 30.0, 60.0, 0.0, 0.0, "free"), True),  # a free lane
+        # cut-in 5 m ahead closing at 5 m/s: 0.7 s * 5 + 25/16 > 5 m
+        (ScenarioParams("cut_in", 25.0, 5.0, 20.0, 0.0, "blocked"), False),
+        (ScenarioParams("braking_lead", 25.0, 12.0, 25.0, 6.0, "blocked"), True),
+    ],
+)
+def test_avoidable_flag_matches_hand_checks(cell: ScenarioParams, avoidable: bool) -> None:
+    assert is_avoidable(cell, 0.2, 8.0) == avoidable
+
+
+def test_braking_avoidability_is_monotonic_in_gap() -> None:
+    flags = [braking_avoidable(ScenarioParams("stationary", 30.0, g, 0.0, 0.0, "blocked"), 0.2, 8.0) for g in (55, 65)]
+    assert flags == [False, True]
+
+
+@pytest.mark.parametrize("kind", ["stationary", "cut_in"])
+def test_scenario_ids_registered_and_checked(kind: str) -> None:
+    from envs import SCENARIO_IDS
+
+    env = gym.make(SCENARIO_IDS[kind])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_env(env.unwrapped, skip_render_check=True)
+
+
+def test_suite_has_every_scenario() -> None:
+    kinds = {c.kind for c in suite_cells()}
+    assert kinds == {"stationary", "slower_lead", "braking_lead", "cut_in", "stalled"}
