@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: setup train test test-all lint clean
+.PHONY: setup perception train reproduce test test-all lint clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -16,8 +16,19 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-train: setup
+# The default agent starts from the pretrained perception CNN; make it first if it is missing.
+PERCEPTION := runs/perception/default/model.pt
+
+$(PERCEPTION): | setup
+	$(PY) scripts/train_perception.py
+
+perception: $(PERCEPTION)
+
+train: setup $(PERCEPTION)
 	$(PY) scripts/train_agent.py $(ARGS)
+
+reproduce: setup
+	$(PY) scripts/reproduce_results.py $(ARGS)
 
 test: setup
 	$(PY) -m pytest -q $(ARGS)

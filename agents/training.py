@@ -74,7 +74,9 @@ def _check_perception(cfg: TrainConfig) -> None:
     try:
         check_input_shape(read_checkpoint(cfg.perception.checkpoint)["meta"], frames, cfg.perception.checkpoint)
     except CheckpointError as err:
-        raise ConfigError(f"perception.checkpoint: {err}") from None
+        missing = "not found" in str(err)
+        hint = " (make it with scripts/train_perception.py, or use perception=scratch)" if missing else ""
+        raise ConfigError(f"perception.checkpoint: {err}{hint}") from None
 
 
 def _load_checkpoint(cfg: TrainConfig, checkpoint: Path, venv: Any, tb_dir: Path) -> Any:

@@ -16,7 +16,7 @@ class DatasetConfig:
     """``highway``: generated scene frames; ``mnist``: the four standard IDX files."""
     path: str = "data/highway_scenes"
     """highway: where the generated dataset lives (made if missing); mnist: dir with the IDX files."""
-    episodes: int = 300
+    episodes: int = 600
     """highway: episodes rolled out."""
     seed: int = 0
     """highway: seed of the rollouts, the policy mix and the split."""
@@ -44,9 +44,9 @@ class DatasetConfig:
 class ClassifierTrainConfig:
     """The torch training loop (group-free key ``train``)."""
 
-    epochs: int = 12
+    epochs: int = 15
     """Passes over the training split."""
-    batch_size: int = 128
+    batch_size: int = 64
     """Images per gradient step."""
     lr: float = 1e-3
     """Adam step size."""

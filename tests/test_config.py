@@ -19,8 +19,11 @@ def test_defaults() -> None:
     assert cfg.env.observation == "camera"
     assert (cfg.env.frame_width, cfg.env.frame_height, cfg.env.frame_stack) == (128, 64, 4)
     assert cfg.agent.policy == "cnn"
-    assert (cfg.reward.collision, cfg.reward.high_speed, cfg.reward.right_lane) == (-1.0, 0.4, 0.1)
+    assert cfg.reward == load_train_config(CONFIG_DIR, ["reward=fast_safe"]).reward
+    assert cfg.safety.enabled and cfg.perception.checkpoint == "runs/perception/default/model.pt"
     assert cfg.resume is False
+    default = load_train_config(CONFIG_DIR, ["reward=default"]).reward
+    assert (default.collision, default.high_speed, default.right_lane) == (-1.0, 0.4, 0.1)  # highway-env's
 
 
 @pytest.mark.parametrize("option", sorted(p.stem for p in (CONFIG_DIR / "reward").glob("*.yaml")))
@@ -56,6 +59,13 @@ def test_key_overrides_and_preset() -> None:
     cfg = load_train_config(CONFIG_DIR, ["preset=smoke", "agent.total_timesteps=5e4", "run.name=try1"])
     assert cfg.agent.total_timesteps == 50_000  # the command line wins over the preset
     assert cfg.agent.n_steps == 64 and cfg.run.name == "try1"
+    assert cfg.perception.checkpoint is None, "the smoke preset needs no perception checkpoint"
+
+
+def test_safety_and_faults_swap() -> None:
+    cfg = load_train_config(CONFIG_DIR, ["safety=off", "faults=dropout30"])
+    assert not cfg.safety.enabled and cfg.faults.dropout == 0.3
+    assert load_train_config(CONFIG_DIR, ["safety=rss_paper"]).safety.response_time == 1.0
 
 
 def test_saved_config_has_one_key_per_group() -> None:
@@ -68,7 +78,8 @@ def test_saved_config_has_one_key_per_group() -> None:
     [
         (
             ["reward=nope"],
-            "reward=nope: unknown option for group 'reward' (choose from: cautious, comfort, default, speed)",
+            "reward=nope: unknown option for group 'reward' "
+            "(choose from: cautious, comfort, default, fast_safe, speed)",
         ),
         (["agent.nope=1"], "agent.nope: unknown key in 'agent' (allowed: "),
         (["+env.nope=1"], "env.nope: unknown key in 'env' (allowed: "),
@@ -79,6 +90,9 @@ def test_saved_config_has_one_key_per_group() -> None:
         (["env.id=nowhere-v0"], "env.id: unknown env id 'nowhere-v0'"),
         (["agent=ppo_mlp", "env.observation=camera"], "agent.policy: 'mlp' does not fit"),
         (["run.seed=1000000"], "run.seed: must be in"),
+        (["agent.gamma=0.9"], "reward.shaping_gamma: must equal agent.gamma (0.9)"),
+        (["agent=ppo_mlp", "faults=dropout30"], "faults: camera faults need env.observation=camera"),
+        (["perception.freeze=true", "perception.checkpoint=null"], "perception.freeze: needs perception.checkpoint"),
         (["resume=true"], "resume: needs run.name"),
         (["resume=true", "run.name=missing"], "resume: no saved config at"),
         (["agent.total_timesteps=[1"], "no viable alternative"),
@@ -98,6 +112,7 @@ def test_bad_config_errors(overrides: list[str], fragment: str, tmp_path: Path) 
         (["agent.total_timesteps=abc"], "error: agent.total_timesteps: expected an integer"),
         (["agent.bogus=1"], "error: agent.bogus: unknown key in 'agent'"),
         (["resume=true", "run.name=ghost"], "error: resume: no saved config at"),
+        (["perception.checkpoint=/nonexistent/model.pt"], "error: perception.checkpoint: /nonexistent/model.pt"),
     ],
 )
 def test_cli_errors_are_one_line(args: list[str], fragment: str, tmp_path: Path) -> None:
