@@ -27,7 +27,7 @@ class AgentConfig:
 
     policy: Literal["cnn", "mlp"] = "cnn"
     """``cnn`` on camera frames, ``mlp`` on kinematics."""
-    total_timesteps: int = 100_000
+    total_timesteps: int = 80_000
     """Environment steps to train for, summed over all envs."""
     n_envs: int | None = None
     """Parallel envs (subprocesses when > 1); null = number of CPUs."""
@@ -35,9 +35,9 @@ class AgentConfig:
     """Adam step size."""
     n_steps: int = 256
     """Steps per env per rollout."""
-    batch_size: int = 64
+    batch_size: int = 128
     """Minibatch size for each gradient step."""
-    n_epochs: int = 10
+    n_epochs: int = 5
     """Passes over each rollout."""
     gamma: float = 0.8
     """Discount factor (highway-env's recipe uses a short horizon)."""
@@ -45,7 +45,7 @@ class AgentConfig:
     """GAE lambda."""
     clip_range: float = 0.2
     """PPO ratio clip."""
-    ent_coef: float = 0.0
+    ent_coef: float = 0.01
     """Entropy bonus weight."""
     vf_coef: float = 0.5
     """Value loss weight."""

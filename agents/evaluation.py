@@ -109,10 +109,6 @@ def run_episode(
     return result
 
 
-def evaluate(env: gym.Env, policy: Any, seeds: list[int]) -> list[EpisodeResult]:
-    return [run_episode(env, policy, seed) for seed in seeds]
-
-
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """95 % Wilson score interval of a proportion (well-behaved at 0 and n)."""
     if n == 0:

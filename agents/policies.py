@@ -7,7 +7,6 @@ ego there); ``describe(obs)`` may return a short text for the video HUD.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -117,7 +116,3 @@ def make_baseline(name: str, n_actions: int = 5) -> Policy:
     if name in constant:
         return ConstantPolicy(name, constant[name])
     raise ValueError(f"policy: unknown policy {name!r} (choose from: agent, {', '.join(BASELINES)})")
-
-
-def model_path(run_dir: str | Path) -> Path:
-    return Path(run_dir) / "model.zip"

@@ -44,11 +44,11 @@ class DatasetConfig:
 class ClassifierTrainConfig:
     """The torch training loop (group-free key ``train``)."""
 
-    epochs: int = 15
+    epochs: int = 20
     """Passes over the training split."""
     batch_size: int = 64
     """Images per gradient step."""
-    lr: float = 1e-3
+    lr: float = 2e-3
     """Adam step size."""
     weight_decay: float = 1e-4
     """AdamW weight decay."""

@@ -139,7 +139,10 @@ def train_classifier(cfg: PerceptionTrainConfig, out: Path, log: Callable[[str],
     loss_fn = nn.CrossEntropyLoss(weight=weights)
     optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     steps_per_epoch = max(1, len(y_train) // t.batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, t.lr, total_steps=t.epochs * steps_per_epoch)
+    # A short warm-up: from scratch the CNN sits on a plateau until the step size is large.
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, t.lr, total_steps=t.epochs * steps_per_epoch, pct_start=0.1
+    )
     gen = torch.Generator().manual_seed(t.seed)
     augment = Augmenter(data.kind, gen)
     xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
