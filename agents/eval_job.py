@@ -83,9 +83,13 @@ def play(env: Any, policy: Policy, seeds: list[int], video: int, video_dir: Path
     results = []
     for i, seed in enumerate(seeds):
         if i < video:
-            recorder = VideoRecorder(env, describe=policy.describe)
-            results.append(run_episode(env, policy, seed, on_step=recorder.on_step, on_reset=recorder.start))
-            recorder.save(video_dir / f"episode_{seed}.mp4")
+            recorder = VideoRecorder(env, video_dir / f"episode_{seed}.mp4", describe=policy.describe)
+            try:
+                results.append(run_episode(env, policy, seed, on_step=recorder.on_step, on_reset=recorder.start))
+            except BaseException:
+                recorder.discard()
+                raise
+            recorder.save()
         else:
             results.append(run_episode(env, policy, seed))
     return results

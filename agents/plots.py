@@ -63,16 +63,17 @@ def plot_learning_curves(run_dirs: dict[str, Path], path: str | Path) -> Path:
 def plot_crash_vs_speed(evaluations: dict[str, dict[str, Any]], path: str | Path) -> Path:
     """Scatter of crash rate (with its 95 % CI) against mean speed, one point per evaluation."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(8, 4))
     for label, m in evaluations.items():
         rate = 100 * m["collision_rate"]
         lo, hi = (100 * v for v in m.get("collision_rate_ci95", [m["collision_rate"]] * 2))
-        ax.errorbar(m["mean_speed"], rate, yerr=[[rate - lo], [hi - rate]], fmt="o", capsize=3)
-        ax.annotate(label, (m["mean_speed"], rate), textcoords="offset points", xytext=(5, 5), fontsize=8)
+        yerr = [[max(rate - lo, 0.0)], [max(hi - rate, 0.0)]]  # rounding can put rate a hair outside
+        ax.errorbar(m["mean_speed"], rate, yerr=yerr, fmt="o", capsize=3, label=label)
     ax.set_xlabel("mean speed [m/s]")
     ax.set_ylabel("crash rate [%]  (95 % CI)")
     ax.set_title("safer is lower, faster is right")
     ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))  # labels of close points would overlap
     fig.tight_layout()
     return _save(fig, path)
 

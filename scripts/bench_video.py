@@ -41,9 +41,9 @@ def main(argv: list[str]) -> int:
             a = run_episode(plain, policy, seed)
             totals["plain"] += time.perf_counter() - start
             start = time.perf_counter()
-            recorder = VideoRecorder(filmed, describe=policy.describe)
+            recorder = VideoRecorder(filmed, Path(tmp) / f"{seed}.mp4", describe=policy.describe)
             b = run_episode(filmed, policy, seed, on_step=recorder.on_step, on_reset=recorder.start)
-            recorder.save(Path(tmp) / f"{seed}.mp4")
+            recorder.save()
             totals["recorded"] += time.perf_counter() - start
             assert a.steps == b.steps, "recording must not change the episode"
     overhead = totals["recorded"] / totals["plain"] - 1
