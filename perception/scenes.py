@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from envs import EnvConfig, RewardConfig, make_env
+from envs.io import atomic_write, write_json
 from envs.scene import hand_ego_to_idm
 from perception.config import DatasetConfig
 from perception.labels import CLASS_NAMES, NEAR_AHEAD, SIDE_AHEAD, SIDE_BEHIND, scene_label
@@ -123,20 +124,16 @@ def generate(cfg: DatasetConfig, env_cfg: EnvConfig, progress: Callable[[int], N
             "frames": int(len(labels)),
             "class_counts": {name: int(c) for name, c in zip(CLASS_NAMES, counts, strict=True)},
         }
-    _write_manifest(out / MANIFEST, manifest)  # last: its presence marks a complete dataset
+    write_json(out / MANIFEST, manifest)  # last: its presence marks a complete dataset
     return out
 
 
 def _save_npz(path: Path, **arrays: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: numpy would append .npz to a bare temp name
+            np.savez_compressed(f, **arrays)
 
-
-def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, write)
 
 
 def matches(path: str | Path, cfg: DatasetConfig, env_cfg: EnvConfig) -> bool:
