@@ -38,6 +38,8 @@ class StepContext:
     cfg: RewardConfig
     prev: dict[str, Any]
     """The previous step's ``lane``, ``action`` and ``danger``."""
+    danger: float = 0.0
+    """This step's headway danger (see :func:`danger`), computed once per step."""
 
 
 RewardTerm = Callable[[StepContext], float]
@@ -113,7 +115,7 @@ def danger(env: Any, cfg: RewardConfig) -> float:
 @reward_term("headway", low=-1.0, high=1.0)
 def headway(ctx: StepContext) -> float:
     # Potential phi = -danger; F = gamma * phi(s') - phi(s), with phi = 0 after a terminal state.
-    now = 0.0 if ctx.terminated else danger(ctx.env, ctx.cfg)
+    now = 0.0 if ctx.terminated else ctx.danger
     return ctx.prev.get("danger", 0.0) - ctx.cfg.shaping_gamma * now
 
 
@@ -164,21 +166,21 @@ class NamedRewardWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self.cfg = cfg
         self._prev: dict[str, Any] = {}
 
-    def _remember(self, action: int | None) -> None:
-        env = self.env.unwrapped
-        self._prev = {"lane": ego_lane(env), "action": action, "danger": danger(env, self.cfg)}
+    def _remember(self, action: int | None, now_danger: float) -> None:
+        self._prev = {"lane": ego_lane(self.env.unwrapped), "action": action, "danger": now_danger}
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict]:
         obs, info = self.env.reset(**kwargs)
-        self._remember(None)
+        self._remember(None, danger(self.env.unwrapped, self.cfg))
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
         obs, _, terminated, truncated, info = self.env.step(action)
         executed = int(info.get("safety", {}).get("executed_action", action))
-        ctx = StepContext(self.env.unwrapped, executed, info, terminated, self.cfg, self._prev)
+        now_danger = danger(self.env.unwrapped, self.cfg)  # a road scan: once per step, shared below
+        ctx = StepContext(self.env.unwrapped, executed, info, terminated, self.cfg, self._prev, now_danger)
         raw = {name: float(term(ctx)) for name, term in REWARD_TERMS.items()}
         parts = combine(raw, self.cfg)
-        self._remember(executed)
+        self._remember(executed, now_danger)
         info = dict(info, reward_raw=raw, reward_terms=parts)
         return obs, float(sum(parts.values())), terminated, truncated, info
