@@ -11,11 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from envs.drivers import OvertakingDriver
 from envs.scene import hand_ego_to_idm
 
 # highway-env's DiscreteMetaAction indices.
 ACTION_NAMES = {0: "LANE_LEFT", 1: "IDLE", 2: "LANE_RIGHT", 3: "FASTER", 4: "SLOWER"}
-BASELINES = ("random", "idle", "slower", "faster", "idm")
+BASELINES = ("random", "idle", "slower", "faster", "idm", "rules")
 
 
 class Policy:
@@ -77,6 +78,22 @@ class IDMPolicy(Policy):
         return 1
 
 
+class RulesPolicy(Policy):
+    """A hand-written overtaking driver on full ground truth (:class:`envs.drivers.OvertakingDriver`)."""
+
+    name = "rules"
+
+    def __init__(self, driver: OvertakingDriver | None = None) -> None:
+        self.driver = driver or OvertakingDriver()
+        self.env: Any = None
+
+    def reset(self, env: Any, seed: int) -> None:
+        self.env = env.unwrapped
+
+    def __call__(self, obs: Any) -> int:
+        return self.driver.act(self.env)
+
+
 class AgentPolicy(Policy):
     """A trained SB3 model, acting deterministically.
 
@@ -112,6 +129,8 @@ def make_baseline(name: str, n_actions: int = 5) -> Policy:
         return RandomPolicy(n_actions)
     if name == "idm":
         return IDMPolicy()
+    if name == "rules":
+        return RulesPolicy()
     constant = {"idle": 1, "faster": 3, "slower": 4}
     if name in constant:
         return ConstantPolicy(name, constant[name])

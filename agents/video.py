@@ -9,6 +9,8 @@ Frames are encoded to H.264 (browser-playable) with the ffmpeg that imageio-ffmp
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ import cv2
 import numpy as np
 
 from agents.policies import ACTION_NAMES
+from agents.rendering import FrameRenderer
 
 HUD_HEIGHT = 72  # px below the scene
 RED = (220, 30, 30)
@@ -52,24 +55,74 @@ def hud_band(width: int, lines: list[str], alert: str | None, inset: np.ndarray 
     return band
 
 
-def compose(scene: np.ndarray, band: np.ndarray, alert: bool) -> np.ndarray:
-    """Scene on top of the HUD band; a red frame around the scene while the monitor overrides."""
-    frame = np.concatenate([scene, band], axis=0)
-    if alert:
-        cv2.rectangle(frame, (0, 0), (scene.shape[1] - 1, scene.shape[0] - 1), RED, 4)
-    return frame
+def red_border(scene: bytes, width: int, height: int, thickness: int = 4) -> bytes:
+    """An RGB frame (raw bytes) with a red border: the monitor overrode the decision it shows."""
+    img = np.frombuffer(bytearray(scene), dtype=np.uint8).reshape(height, width, 3)
+    img[:thickness], img[-thickness:], img[:, :thickness], img[:, -thickness:] = RED, RED, RED, RED
+    return img.tobytes()
 
 
-def draw_hud(scene: np.ndarray, lines: list[str], alert: str | None, inset: np.ndarray | None) -> np.ndarray:
-    """Scene on top, a HUD band below with text lines, a red alert and the camera inset."""
-    return compose(scene, hud_band(scene.shape[1], lines, alert, inset), bool(alert))
+class EncoderPipe:
+    """H.264 encoding in an ffmpeg process, fed from a background thread.
+
+    Writing a frame into the pipe blocks until ffmpeg has read it; the feeder thread takes
+    that wait (pipe writes release the GIL), so rendering goes on while ffmpeg encodes.
+
+    :param path: the MP4 to write
+    :param size: (width, height) of a frame in pixels
+    :param fps: frames per second
+    """
+
+    def __init__(self, path: Path, size: tuple[int, int], fps: int, queue_frames: int = 64) -> None:
+        import imageio_ffmpeg
+
+        self._ffmpeg = imageio_ffmpeg.write_frames(
+            str(path),
+            size,
+            fps=fps,
+            codec="libx264",
+            pix_fmt_in="rgb24",
+            pix_fmt_out="yuv420p",
+            macro_block_size=2,
+            # ultrafast: the encoder must keep pace on the second core of a 2-core machine.
+            output_params=["-preset", "ultrafast", "-f", "mp4", "-movflags", "+faststart"],
+            ffmpeg_log_level="error",
+        )
+        self._ffmpeg.send(None)
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=queue_frames)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._feed, name="video-encoder", daemon=True)
+        self._thread.start()
+
+    def _feed(self) -> None:
+        while (frame := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._ffmpeg.send(frame)
+                except BaseException as err:  # noqa: BLE001  (re-raised in the caller's thread)
+                    self._error = err
+
+    def send(self, frame: bytes) -> None:
+        """Queue one H x W x 3 RGB frame."""
+        if self._error is not None:
+            raise self._error
+        self._queue.put(frame)
+
+    def close(self) -> None:
+        """Wait for every queued frame, then let ffmpeg finish the file."""
+        self._queue.put(None)
+        self._thread.join()
+        self._ffmpeg.close()
+        if self._error is not None:
+            raise self._error
 
 
 class VideoRecorder:
     """Records one episode to ``path``; call ``start`` after reset, ``on_step`` after each step, then ``save``.
 
-    Frames stream to the encoder (a separate ffmpeg process) while the episode runs, and the
-    HUD band is drawn once per decision, so recording costs little more than rendering.
+    Frames stream as raw bytes to the encoder (a separate ffmpeg process, x264's fastest
+    preset) while the episode runs; the road is blitted from a cached backdrop
+    (:mod:`agents.rendering`) and the HUD band is drawn once per decision.
 
     :param env: an env made with ``render_mode="rgb_array"``
     :param path: the MP4 to write (atomically, on ``save``)
@@ -81,31 +134,33 @@ class VideoRecorder:
             raise ValueError("VideoRecorder needs an env made with render_mode='rgb_array'")
         self.env = env
         self.base = env.unwrapped
+        self.renderer: FrameRenderer | None = None
         self.path = Path(path)
         self.describe = describe
         self.fps = int(self.base.config["simulation_frequency"])
         self.frames_per_sec = self.fps  # read by highway-env's hook
         self.n_frames = 0
-        self._pending: list[np.ndarray] = []
+        self._pending: list[bytes] = []
         self._obs: Any = None
         self._writer: Any = None
         self._tmp: Path | None = None
 
     # highway-env calls this for every intermediate simulation frame.
     def _capture_frame(self) -> None:
-        self._pending.append(self.base.render())
+        self._pending.append(self.renderer.render())
 
     def start(self, obs: Any) -> None:
         """Begin the episode right after ``env.reset``."""
         self.base.set_record_video_wrapper(self)
+        self.renderer = FrameRenderer(self.base)
         self._pending, self._obs = [], obs
-        scene = self.base.render()
-        self._open(scene.shape[1], scene.shape[0] + HUD_HEIGHT)
-        self._write([scene], ["start"], None)
+        width, height = self.renderer.size
+        self._open(width, height + HUD_HEIGHT)
+        self._write([self.renderer.render()], ["start"], None)
 
     def on_step(self, obs: Any, action: Any, reward: float, info: dict) -> None:
         """Annotate this decision's simulation frames with what happened, and encode them."""
-        self._pending.append(self.base.render())  # the last frame is not auto-rendered
+        self._pending.append(self.renderer.render())  # highway-env leaves the last frame to render()
         safety = info.get("safety") or {}
         executed = safety.get("executed_action", action)
         lines = [
@@ -124,33 +179,23 @@ class VideoRecorder:
         self._write(self._pending, lines, alert)
         self._pending, self._obs = [], obs
 
-    def _write(self, scenes: list[np.ndarray], lines: list[str], alert: str | None) -> None:
-        band = hud_band(scenes[0].shape[1], lines, alert, camera_inset(self._obs, HUD_HEIGHT - 8))
+    def _write(self, scenes: list[bytes], lines: list[str], alert: str | None) -> None:
+        width, height = self.renderer.size
+        band = hud_band(width, lines, alert, camera_inset(self._obs, HUD_HEIGHT - 8)).tobytes()
         for scene in scenes:
-            self._writer.send(np.ascontiguousarray(compose(scene, band, bool(alert))))
+            if alert:  # the verdict comes after the step, so the border goes onto finished frames
+                scene = red_border(scene, width, height)
+            self._writer.send(scene + band)
             self.n_frames += 1
 
     def _open(self, width: int, height: int) -> None:
         import tempfile
 
-        import imageio_ffmpeg
-
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
         os.close(fd)
         self._tmp = Path(tmp)
-        self._writer = imageio_ffmpeg.write_frames(
-            tmp,
-            (width, height),
-            fps=self.fps,
-            codec="libx264",
-            pix_fmt_in="rgb24",
-            pix_fmt_out="yuv420p",
-            macro_block_size=2,
-            output_params=["-f", "mp4", "-movflags", "+faststart"],
-            ffmpeg_log_level="error",
-        )
-        self._writer.send(None)
+        self._writer = EncoderPipe(self._tmp, (width, height), self.fps)
 
     def save(self) -> Path:
         """Finish encoding and move the MP4 into place (H.264, yuv420p: plays in browsers)."""

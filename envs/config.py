@@ -138,12 +138,17 @@ class SafetyConfig:
     """RSS rho [s]: the monitor reacts within one simulation step (0.2 s at 5 Hz)."""
     accel_max: float = 1.0
     """RSS: acceleration the ego may still apply during the response time [m/s^2]."""
-    brake_min: float = 6.0
-    """RSS: braking the ego is guaranteed to apply after it [m/s^2]."""
+    brake_min: float = 8.0
+    """RSS: braking the ego is guaranteed to apply after it [m/s^2]; at most ``emergency_braking``,
+    which the monitor itself applies."""
     brake_max: float = 6.0
-    """RSS: hardest braking of the vehicle ahead [m/s^2] (highway-env's IDM never exceeds 6)."""
+    """RSS: hardest braking of other vehicles [m/s^2] (highway-env's IDM never exceeds 6); also the
+    braking a follower is assumed to manage when the ego changes lanes in front of it."""
     ttc_min: float = 3.0
     """A proposed action must keep the time-to-collision above this [s]."""
+    cut_in_ttc: float = 0.0
+    """FASTER is refused while a slower car ahead in a side lane would be closer than this
+    time-to-collision [s] if it cut in; 0 disables the check (the emergency brake still covers cut-ins)."""
     max_imposed_braking: float = 3.0
     """A lane change may not force the new follower to brake harder than this [m/s^2]."""
     emergency_braking: float = 8.0
@@ -165,6 +170,10 @@ class SafetyConfig:
                 raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
         if self.aeb_trigger > self.emergency_braking:
             raise ValueError("aeb_trigger: must not exceed emergency_braking")
+        if self.brake_min > self.emergency_braking:
+            raise ValueError("brake_min: the ego cannot be guaranteed more braking than emergency_braking")
+        if self.cut_in_ttc < 0:
+            raise ValueError(f"cut_in_ttc: must be >= 0 (0 disables), got {self.cut_in_ttc}")
 
 
 @dataclass

@@ -89,6 +89,99 @@ def required_braking(gap: float, v_ego: float, front: Neighbour) -> float:
     return need
 
 
+class ActionChecker:
+    """The monitor's decision-time checks of a meta-action, on ground-truth kinematics.
+
+    Usable on its own, e.g. by a rule-based driver that should never propose what the
+    monitor would refuse.
+
+    :param cfg: thresholds
+    """
+
+    def __init__(self, cfg: SafetyConfig) -> None:
+        self.cfg = cfg
+        # The ego is the rear car in front checks (it brakes at brake_min); a follower in a
+        # target lane is ordinary traffic, which brakes at most brake_max.
+        self.rss = RSSParams(cfg.response_time, cfg.accel_max, cfg.brake_min, cfg.brake_max)
+        self.rss_follower = RSSParams(cfg.response_time, cfg.accel_max, cfg.brake_max, cfg.brake_max)
+
+    @staticmethod
+    def _target_speed(ego: Any, action: int) -> float:
+        speeds = getattr(ego, "target_speeds", None)
+        if speeds is None:
+            return float(ego.speed)
+        index = int(ego.speed_index) + (1 if action == FASTER else -1 if action == SLOWER else 0)
+        return float(speeds[max(0, min(index, len(speeds) - 1))])
+
+    def front_problem(self, ego: Any, lane: tuple, speed: float) -> str | None:
+        front, _ = lane_neighbours(ego.road, ego, lane)
+        if front is None:
+            return None
+        if front.gap < safe_longitudinal_distance(speed, front.speed, self.rss):
+            return "rss_front"
+        if time_to_collision(front.gap, speed, front.speed) < self.cfg.ttc_min:
+            return "ttc_front"
+        return None
+
+    def rear_problem(self, ego: Any, lane: tuple) -> str | None:
+        _, rear = lane_neighbours(ego.road, ego, lane)
+        if rear is None:
+            return None
+        if rear.gap < safe_longitudinal_distance(rear.speed, ego.speed, self.rss_follower):
+            return "rss_rear"
+        if time_to_collision(rear.gap, rear.speed, ego.speed) < self.cfg.ttc_min:
+            return "ttc_rear"
+        if rear.speed > ego.speed and (rear.speed - ego.speed) ** 2 / (2 * rear.gap) > self.cfg.max_imposed_braking:
+            return "imposed_braking"
+        return None
+
+    def check(self, ego: Any, action: int) -> str | None:
+        """None if ``action`` is safe for ``ego`` now, else the reason it is not."""
+        lane = getattr(ego, "target_lane_index", ego.lane_index)
+        if action in (LANE_LEFT, LANE_RIGHT):
+            origin, dest, lane_id = lane
+            new_id = lane_id + (-1 if action == LANE_LEFT else 1)
+            if not 0 <= new_id < len(ego.road.network.graph[origin][dest]):
+                return "no_lane"
+            new_lane = (origin, dest, new_id)
+            speed = max(float(ego.speed), self._target_speed(ego, action))
+            return self.front_problem(ego, new_lane, speed) or self.rear_problem(ego, new_lane)
+        if action == SLOWER:
+            return None  # slowing down is the mitigation; the emergency brake covers the rest
+        speed = max(float(ego.speed), self._target_speed(ego, action))
+        problem = self.front_problem(ego, lane, speed)
+        if problem is None and action == FASTER and self.cfg.cut_in_ttc > 0:
+            problem = self._cut_in_risk(ego, lane, speed)
+        return problem
+
+    def _cut_in_risk(self, ego: Any, lane: tuple, speed: float) -> str | None:
+        """Do not speed up past a slower car in a side lane that is close enough to cut in."""
+        origin, dest, lane_id = lane
+        for side_id in (lane_id - 1, lane_id + 1):
+            if not 0 <= side_id < len(ego.road.network.graph[origin][dest]):
+                continue
+            front, _ = lane_neighbours(ego.road, ego, (origin, dest, side_id))
+            # Were it to cut in now, the time-to-collision would fall below cut_in_ttc.
+            if front is not None and time_to_collision(front.gap, speed, front.speed) < self.cfg.cut_in_ttc:
+                return "cut_in_risk"
+        return None
+
+    def choose_action(self, ego: Any, proposed: int) -> tuple[int, str | None]:
+        """(action to execute, reason for overriding or None)."""
+        reason = self.check(ego, proposed)
+        if reason is None:
+            return proposed, None
+        # Keep the lane if that is safe; if even the slowest speed is unsafe here, swerve if a lane is safe.
+        if proposed != IDLE and self.check(ego, IDLE) is None:
+            return IDLE, reason
+        lane = getattr(ego, "target_lane_index", ego.lane_index)
+        if self.front_problem(ego, lane, self._target_speed(ego, SLOWER)) is not None:
+            for evasive in (LANE_LEFT, LANE_RIGHT):
+                if evasive != proposed and self.check(ego, evasive) is None:
+                    return evasive, reason
+        return SLOWER, reason
+
+
 class SafetyMonitor(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Replace unsafe actions and brake in emergencies, from ground truth only.
 
@@ -116,7 +209,8 @@ class SafetyMonitor(gym.Wrapper, gym.utils.RecordConstructorArgs):
         gym.utils.RecordConstructorArgs.__init__(self, cfg=cfg)
         super().__init__(env)
         self.cfg = cfg
-        self.rss = RSSParams(cfg.response_time, cfg.accel_max, cfg.brake_min, cfg.brake_max)
+        self.checker = ActionChecker(cfg)
+        self.rss = self.checker.rss
         self.interventions = 0
         self._hooked: Any = None
         self._frame_ttc = math.inf
@@ -162,82 +256,13 @@ class SafetyMonitor(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return obs, reward, terminated, truncated, info
 
     # ------------------------------------------------------------------ decision check
-    def _target_speed(self, ego: Any, action: int) -> float:
-        speeds = getattr(ego, "target_speeds", None)
-        if speeds is None:
-            return float(ego.speed)
-        index = int(ego.speed_index) + (1 if action == FASTER else -1 if action == SLOWER else 0)
-        return float(speeds[max(0, min(index, len(speeds) - 1))])
-
-    def _front_problem(self, ego: Any, lane: tuple, speed: float) -> str | None:
-        front, _ = lane_neighbours(ego.road, ego, lane)
-        if front is None:
-            return None
-        if front.gap < safe_longitudinal_distance(speed, front.speed, self.rss):
-            return "rss_front"
-        if time_to_collision(front.gap, speed, front.speed) < self.cfg.ttc_min:
-            return "ttc_front"
-        return None
-
-    def _rear_problem(self, ego: Any, lane: tuple) -> str | None:
-        _, rear = lane_neighbours(ego.road, ego, lane)
-        if rear is None:
-            return None
-        if rear.gap < safe_longitudinal_distance(rear.speed, ego.speed, self.rss):
-            return "rss_rear"
-        if time_to_collision(rear.gap, rear.speed, ego.speed) < self.cfg.ttc_min:
-            return "ttc_rear"
-        if rear.speed > ego.speed and (rear.speed - ego.speed) ** 2 / (2 * rear.gap) > self.cfg.max_imposed_braking:
-            return "imposed_braking"
-        return None
-
     def check(self, action: int) -> str | None:
         """None if ``action`` is safe now, else the reason it is not."""
-        ego = self.env.unwrapped.vehicle
-        lane = getattr(ego, "target_lane_index", ego.lane_index)
-        if action in (LANE_LEFT, LANE_RIGHT):
-            origin, dest, lane_id = lane
-            new_id = lane_id + (-1 if action == LANE_LEFT else 1)
-            if not 0 <= new_id < len(ego.road.network.graph[origin][dest]):
-                return "no_lane"
-            new_lane = (origin, dest, new_id)
-            speed = max(float(ego.speed), self._target_speed(ego, action))
-            return self._front_problem(ego, new_lane, speed) or self._rear_problem(ego, new_lane)
-        if action == SLOWER:
-            return None  # slowing down is the mitigation; the emergency brake covers the rest
-        speed = max(float(ego.speed), self._target_speed(ego, action))
-        problem = self._front_problem(ego, lane, speed)
-        if problem is None and action == FASTER:
-            problem = self._cut_in_risk(ego, lane, speed)
-        return problem
-
-    def _cut_in_risk(self, ego: Any, lane: tuple, speed: float) -> str | None:
-        """Do not speed up past a slower car in a side lane that is close enough to cut in."""
-        origin, dest, lane_id = lane
-        for side_id in (lane_id - 1, lane_id + 1):
-            if not 0 <= side_id < len(ego.road.network.graph[origin][dest]):
-                continue
-            front, _ = lane_neighbours(ego.road, ego, (origin, dest, side_id))
-            # Were it to cut in now, the time-to-collision would fall below ttc_min.
-            if front is not None and time_to_collision(front.gap, speed, front.speed) < self.cfg.ttc_min:
-                return "cut_in_risk"
-        return None
+        return self.checker.check(self.env.unwrapped.vehicle, action)
 
     def choose_action(self, proposed: int) -> tuple[int, str | None]:
         """(action to execute, reason for overriding or None)."""
-        reason = self.check(proposed)
-        if reason is None:
-            return proposed, None
-        # Keep the lane if that is safe; if even the slowest speed is unsafe here, swerve if a lane is safe.
-        if proposed != IDLE and self.check(IDLE) is None:
-            return IDLE, reason
-        ego = self.env.unwrapped.vehicle
-        lane = getattr(ego, "target_lane_index", ego.lane_index)
-        if self._front_problem(ego, lane, self._target_speed(ego, SLOWER)) is not None:
-            for evasive in (LANE_LEFT, LANE_RIGHT):
-                if evasive != proposed and self.check(evasive) is None:
-                    return evasive, reason
-        return SLOWER, reason
+        return self.checker.choose_action(self.env.unwrapped.vehicle, proposed)
 
     # ------------------------------------------------------------------ emergency brake
     def _hook(self, road: Any) -> None:

@@ -83,6 +83,14 @@ def test_idm_baseline_drives_the_ego() -> None:
     assert result.steps > 5 and 15.0 < result.mean_speed < 31.0
 
 
+def test_rules_baseline_overtakes_without_crashing() -> None:
+    env = make_env(KINEMATICS, RewardConfig())  # no monitor: the rules alone keep it safe
+    results = [run_episode(env, make_baseline("rules"), seed) for seed in (1_000_000, 1_000_001, 1_000_002)]
+    assert not any(r.crashed for r in results)
+    assert sum(r.lane_changes for r in results) >= 3, "it must overtake, not just follow"
+    assert np.mean([r.mean_speed for r in results]) > 22.0
+
+
 def test_random_baseline_is_seeded() -> None:
     a, b = make_baseline("random"), make_baseline("random")
     a.reset(None, 5)
@@ -91,7 +99,7 @@ def test_random_baseline_is_seeded() -> None:
 
 
 def test_baseline_names() -> None:
-    assert set(BASELINES) == {"random", "idle", "slower", "faster", "idm"}
+    assert set(BASELINES) == {"random", "idle", "slower", "faster", "idm", "rules"}
     with pytest.raises(ValueError, match="unknown policy"):
         make_baseline("teleport")
 

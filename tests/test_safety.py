@@ -54,6 +54,10 @@ def test_params_validation() -> None:
         RSSParams(brake_min=0)
     with pytest.raises(ValueError, match="aeb_trigger"):
         SafetyConfig(aeb_trigger=9.0, emergency_braking=8.0)
+    with pytest.raises(ValueError, match="brake_min"):
+        SafetyConfig(brake_min=9.0, emergency_braking=8.0)
+    with pytest.raises(ValueError, match="cut_in_ttc"):
+        SafetyConfig(cut_in_ttc=-1.0)
 
 
 # ---------------------------------------------------------------- constructed scenes
@@ -86,11 +90,10 @@ def monitor_of(env: gym.Env) -> SafetyMonitor:
 @pytest.mark.parametrize(
     ("ego_lane", "speed", "others", "action", "reason", "executed"),
     [
-        (1, 25.0, [(1, 125.0, 20.0)], IDLE, "rss_front", SLOWER),  # 20 m gap, 5 m/s closing
+        (1, 25.0, [(1, 115.0, 20.0)], IDLE, "rss_front", SLOWER),  # 10 m gap, 5 m/s closing
         (0, 25.0, [], LANE_LEFT, "no_lane", IDLE),
         (1, 25.0, [(0, 85.0, 30.0)], LANE_LEFT, "rss_rear", IDLE),  # fast follower 10 m behind in the target lane
-        (1, 25.0, [(2, 140.0, 15.0)], LANE_RIGHT, "rss_front", IDLE),  # slow car ahead in the target lane
-        (1, 25.0, [(0, 120.0, 20.0)], FASTER, "cut_in_risk", IDLE),  # slow car ahead-left could cut in
+        (1, 25.0, [(2, 130.0, 15.0)], LANE_RIGHT, "rss_front", IDLE),  # slow car ahead in the target lane
     ],
 )
 def test_decision_overrides(ego_lane, speed, others, action, reason, executed) -> None:
@@ -104,7 +107,41 @@ def test_decision_overrides(ego_lane, speed, others, action, reason, executed) -
 
 
 # With hard brakes assumed the RSS distances shrink, so the other checks show through.
-HARD_BRAKES = {"brake_min": 20.0, "brake_max": 20.0}
+HARD_BRAKES = {"brake_min": 20.0, "brake_max": 20.0, "emergency_braking": 20.0}
+
+
+def test_cut_in_risk_reason_only_when_enabled() -> None:
+    # A slow car 15 m ahead in the left lane: were it to cut in, TTC would be 15/5 = 3 s.
+    _, monitor = scene(1, 25.0, [(0, 120.0, 20.0)], SafetyConfig(cut_in_ttc=4.0))
+    assert monitor.choose_action(FASTER) == (IDLE, "cut_in_risk")
+    _, monitor = scene(1, 25.0, [(0, 120.0, 20.0)], SafetyConfig(cut_in_ttc=0.0))
+    assert monitor.choose_action(FASTER) == (FASTER, None)
+
+
+@pytest.mark.parametrize(
+    ("others", "expected"),
+    [
+        ([], FASTER),  # empty road
+        ([(1, 160.0, 29.0)], FASTER),  # plenty of room behind a fast car
+        ([(1, 125.0, 20.0), (0, 125.0, 20.0), (2, 125.0, 20.0)], SLOWER),  # walled in, closing
+        ([(1, 125.0, 20.0), (2, 125.0, 20.0)], LANE_LEFT),  # the left lane is free
+        ([(1, 125.0, 20.0), (2, 125.0, 20.0), (0, 95.0, 28.0)], SLOWER),  # ... but a fast car comes up behind
+    ],
+)
+def test_overtaking_driver(others, expected) -> None:
+    from envs.drivers import OvertakingDriver
+
+    env, _ = scene(1, 25.0, others)
+    assert OvertakingDriver().act(env.unwrapped) == expected
+
+
+def test_driver_params_validation() -> None:
+    from envs.drivers import DriverParams
+
+    with pytest.raises(ValueError, match="horizon"):
+        DriverParams(horizon=0)
+    with pytest.raises(ValueError, match="headway"):
+        DriverParams(headway=-1)
 
 
 def test_ttc_front_reason() -> None:

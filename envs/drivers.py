@@ -1,0 +1,99 @@
+"""A rule-based overtaking driver on ground-truth kinematics.
+
+It chooses highway-env meta-actions the way a careful human might: take the lane that
+lets it travel farthest over the next few seconds, drive at the top target speed while
+the lane ahead has room for it, and slow down early enough that it never needs hard
+braking. Every action it proposes first passes the safety monitor's own decision checks
+(:class:`envs.safety_monitor.ActionChecker`), so the monitor has little left to override.
+
+It reads the simulator state, never the camera: it is a reference (the ``rules`` baseline)
+and a teacher for imitation, not a deployable policy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from envs.config import SafetyConfig
+from envs.safety_monitor import FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER, ActionChecker, Neighbour, lane_neighbours
+
+
+@dataclass(frozen=True)
+class DriverParams:
+    """How the overtaking driver trades speed against margin."""
+
+    top_speed: float = 30.0
+    """The speed [m/s] it plans for: highway-env's highest target speed."""
+    horizon: float = 5.0
+    """Lanes are compared by the distance [m] they allow in this many seconds."""
+    headway: float = 0.5
+    """Time gap [s] it keeps to the vehicle ahead."""
+    planning_braking: float = 2.0
+    """Deceleration [m/s^2] it plans with; well below the emergency brake's trigger."""
+    standstill_gap: float = 2.0
+    """Extra distance [m] kept to the vehicle ahead."""
+    lane_change_gain: float = 5.0
+    """A lane change must gain at least this distance [m] over the horizon."""
+
+    def __post_init__(self) -> None:
+        for name in ("top_speed", "horizon", "planning_braking"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
+        for name in ("headway", "standstill_gap", "lane_change_gain"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
+
+
+class OvertakingDriver:
+    """Rule-based meta-action driver (see the module docstring).
+
+    :param params: its driving style
+    :param safety: the monitor thresholds its proposals must pass
+    """
+
+    def __init__(self, params: DriverParams | None = None, safety: SafetyConfig | None = None) -> None:
+        self.params = params or DriverParams()
+        self.checker = ActionChecker(safety or SafetyConfig())
+
+    def reach(self, front: Neighbour | None) -> float:
+        """Distance [m] the ego can cover within the horizon in a lane whose leader is ``front``."""
+        p = self.params
+        if front is None:
+            return p.top_speed * p.horizon
+        return min(p.top_speed * p.horizon, max(front.gap + (front.speed * (p.horizon - p.headway)), 0.0))
+
+    def room(self, front: Neighbour | None, speed: float) -> float:
+        """Spare distance [m] behind ``front`` at ``speed``: negative means slow down now."""
+        if front is None:
+            return float("inf")
+        p = self.params
+        closing = max(0.0, speed - front.speed)
+        return front.gap - p.standstill_gap - p.headway * speed - closing**2 / (2 * p.planning_braking)
+
+    def act(self, env: Any) -> int:
+        """The meta-action for the ego of the (unwrapped) highway-env ``env``."""
+        ego = env.vehicle
+        lane = getattr(ego, "target_lane_index", ego.lane_index)
+        front, _ = lane_neighbours(ego.road, ego, lane)
+        if lane == ego.lane_index:  # not already changing lanes
+            change = self._lane_change(ego, lane, self.reach(front))
+            if change is not None:
+                return change
+        if self.room(front, self.params.top_speed) > 0 and self.checker.check(ego, FASTER) is None:
+            return FASTER
+        if self.room(front, float(ego.speed)) < 0:
+            return SLOWER
+        return IDLE if self.checker.check(ego, IDLE) is None else SLOWER
+
+    def _lane_change(self, ego: Any, lane: tuple, current: float) -> int | None:
+        origin, dest, lane_id = lane
+        options = []
+        for action, side_id in ((LANE_LEFT, lane_id - 1), (LANE_RIGHT, lane_id + 1)):
+            if 0 <= side_id < len(ego.road.network.graph[origin][dest]):
+                front, _ = lane_neighbours(ego.road, ego, (origin, dest, side_id))
+                options.append((self.reach(front), action))
+        for reach, action in sorted(options, reverse=True):
+            if reach > current + self.params.lane_change_gain and self.checker.check(ego, action) is None:
+                return action
+        return None
