@@ -16,7 +16,7 @@ from agents.schema import ConfigError, explain_unknown_key, from_dict, to_dict
 from envs.config import EnvConfig, FaultsConfig, RewardConfig, SafetyConfig
 from perception.config import PerceptionConfig
 
-GROUPS = ("env", "reward", "safety", "faults", "agent", "perception", "run", "eval")
+GROUPS = ("env", "reward", "safety", "faults", "agent", "perception", "imitation", "run", "eval")
 RUN_GROUPS_IN_EVAL = ("env", "reward")
 """Groups an evaluation inherits from the run it loads; the monitor and faults are the evaluation's own."""
 
@@ -76,6 +76,53 @@ class AgentConfig:
 
 
 @dataclass
+class ImitationConfig:
+    """Warm start before PPO: clone the rule-based driver (:mod:`envs.drivers`) from camera frames.
+
+    The expert reads the simulator's ground truth, the student only the frames (a privileged
+    teacher). First the expert drives and is recorded; then, optionally, the cloned student
+    drives while the expert labels what it should have done (one DAgger round), so the student
+    also learns to recover from its own mistakes. The value head is fitted to the discounted
+    returns seen meanwhile, so PPO starts with a critic that matches its actor.
+    """
+
+    steps: int = 0
+    """Env steps (all envs together) driven and recorded by the expert; 0 = no warm start."""
+    dagger_steps: int = 0
+    """Env steps then driven by the cloned student and labelled by the expert (0 = skip)."""
+    epochs: int = 8
+    """Passes over all recorded data after each round."""
+    batch_size: int = 256
+    """Minibatch size."""
+    learning_rate: float = 1e-3
+    """Adam step size for cloning."""
+    value_weight: float = 0.5
+    """Weight of the value head's regression onto discounted returns."""
+    holdout: float = 0.1
+    """Fraction of the recorded steps kept aside to measure agreement with the expert."""
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "dagger_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
+        if self.dagger_steps and not self.steps:
+            raise ValueError("dagger_steps: needs steps > 0 (the student must first be cloned)")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        if not 0 < self.learning_rate < 1:
+            raise ValueError(f"learning_rate: must be in (0, 1), got {self.learning_rate}")
+        if self.value_weight < 0:
+            raise ValueError(f"value_weight: must be >= 0, got {self.value_weight}")
+        if not 0 <= self.holdout < 0.5:
+            raise ValueError(f"holdout: must be in [0, 0.5), got {self.holdout}")
+
+    @property
+    def enabled(self) -> bool:
+        return self.steps > 0
+
+
+@dataclass
 class RunConfig:
     """Where outputs go, seeds, checkpoints and the final evaluation."""
 
@@ -127,6 +174,7 @@ class TrainConfig:
     faults: FaultsConfig = field(default_factory=FaultsConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
     perception: PerceptionConfig = field(default_factory=PerceptionConfig)
+    imitation: ImitationConfig = field(default_factory=ImitationConfig)
     run: RunConfig = field(default_factory=RunConfig)
     eval: EvalSettings = field(default_factory=EvalSettings)
     resume: bool = False

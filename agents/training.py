@@ -22,6 +22,7 @@ from agents.callbacks import (
 from agents.config import TrainConfig
 from agents.eval_job import PERCEPTION_COPY, load_classifier, play
 from agents.evaluation import eval_seeds, summarize
+from agents.imitation import warm_start
 from agents.plots import plot_learning_curves
 from agents.policies import AgentPolicy
 from agents.ppo import build_ppo, load_ppo
@@ -111,9 +112,17 @@ def train(cfg: TrainConfig) -> TrainResult:
         _check_perception(cfg)
     tb_dir, ckpt_dir = run_dir / "tb", run_dir / "checkpoints"
 
+    imitate = checkpoint is None and cfg.imitation.enabled
     venv = make_vec_env(
-        cfg.env, cfg.reward, cfg.agent.resolved_n_envs(), cfg.run.seed, safety=cfg.safety, faults=cfg.faults
+        cfg.env,
+        cfg.reward,
+        cfg.agent.resolved_n_envs(),
+        cfg.run.seed,
+        safety=cfg.safety,
+        faults=cfg.faults,
+        expert_advice=imitate,
     )
+    start = time.monotonic()
     try:
         if checkpoint is None:
             model = build_ppo(cfg.agent, cfg.perception, venv, cfg.run.seed, tb_dir)
@@ -122,6 +131,9 @@ def train(cfg: TrainConfig) -> TrainResult:
         else:
             model = _load_checkpoint(cfg, checkpoint, venv, tb_dir)
         write_yaml(run_dir / "config.yaml", cfg.saved())
+        if imitate:
+            imitation = warm_start(model, venv, cfg.imitation, cfg.agent.gamma, cfg.run.seed)
+            write_json(run_dir / "imitation.json", imitation)
 
         stats, stopper = DrivingStats(), StopOnSignal()
         checkpointer = Checkpointer(ckpt_dir, cfg.run.checkpoint_every)
@@ -129,7 +141,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         if cfg.run.progress_bar:
             callbacks.append(ProgressBar(cfg.agent.total_timesteps, stats))
         remaining = max(cfg.agent.total_timesteps - model.num_timesteps, 0)
-        start, start_steps = time.monotonic(), model.num_timesteps
+        ppo_start, start_steps = time.monotonic(), model.num_timesteps
         with stopper:
             if remaining > 0:
                 model.learn(
@@ -138,7 +150,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                     tb_log_name="PPO",
                     reset_num_timesteps=checkpoint is None,
                 )
-        wall = time.monotonic() - start
+        wall, ppo_wall = time.monotonic() - start, time.monotonic() - ppo_start
         checkpointer.save()
     finally:
         venv.close()
@@ -153,7 +165,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         "run": str(run_dir),
         "timesteps": int(model.num_timesteps),
         "wall_time_s": round(wall, 1),
-        "steps_per_s": round((model.num_timesteps - start_steps) / wall, 1) if wall > 0 else None,
+        "steps_per_s": round((model.num_timesteps - start_steps) / ppo_wall, 1) if ppo_wall > 0 else None,
+        "imitation_env_steps": cfg.imitation.steps + cfg.imitation.dagger_steps if imitate else 0,
         "resumed": checkpoint is not None,
         "eval": metrics,
         "per_episode": per_episode,

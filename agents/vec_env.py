@@ -10,6 +10,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv,
 
 from envs import EnvConfig, RewardConfig, make_env
 from envs.config import FaultsConfig, SafetyConfig
+from envs.drivers import ExpertAdvice, OvertakingDriver
 
 
 def _build(
@@ -18,12 +19,18 @@ def _build(
     safety: SafetyConfig | None,
     faults: FaultsConfig | None,
     in_subprocess: bool,
+    expert_advice: bool = False,
 ) -> gym.Env:
     if in_subprocess:
         # Ctrl-C reaches the whole process group; the parent alone decides how to stop,
         # so workers must survive it long enough for the final checkpoint.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    return make_env(env_cfg, reward_cfg, safety=safety, faults=faults)
+    env = make_env(env_cfg, reward_cfg, safety=safety, faults=faults)
+    if expert_advice:
+        # The expert proposes only what this run's monitor would accept.
+        checks = safety if safety is not None and safety.enabled else SafetyConfig()
+        env = ExpertAdvice(env, OvertakingDriver(safety=checks))
+    return env
 
 
 def make_vec_env(
@@ -33,6 +40,7 @@ def make_vec_env(
     seed: int,
     safety: SafetyConfig | None = None,
     faults: FaultsConfig | None = None,
+    expert_advice: bool = False,
 ) -> VecEnv:
     """``n_envs`` copies of the env; env i is seeded with ``seed + i`` at its first reset.
 
@@ -42,9 +50,12 @@ def make_vec_env(
     :param seed: base seed
     :param safety: the safety monitor during training (``None`` = none)
     :param faults: camera faults during training
+    :param expert_advice: add the rule-based driver's action to every info (``expert_action``), for imitation
     """
     subprocess = n_envs > 1
-    fns = [functools.partial(_build, env_cfg, reward_cfg, safety, faults, subprocess) for _ in range(n_envs)]
+    fns = [
+        functools.partial(_build, env_cfg, reward_cfg, safety, faults, subprocess, expert_advice) for _ in range(n_envs)
+    ]
     venv: VecEnv = SubprocVecEnv(fns) if subprocess else DummyVecEnv(fns)
     venv.seed(seed)
     return VecMonitor(venv, info_keywords=("crashed",))

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import gymnasium as gym
+
 from envs.config import SafetyConfig
 from envs.safety_monitor import FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER, ActionChecker, Neighbour, lane_neighbours
 
@@ -97,3 +99,35 @@ class OvertakingDriver:
             if reach > current + self.params.lane_change_gain and self.checker.check(ego, action) is None:
                 return action
         return None
+
+
+class ExpertAdvice(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Tell the learner what the overtaking driver would do next (for imitation).
+
+    - observation, action, reward, termination: unchanged.
+    - info: ``expert_action``, the driver's meta-action for the state just reached,
+      after ``reset`` and after every ``step``.
+
+    :param env: a highway-env env with ``DiscreteMetaAction`` actions
+    :param driver: the expert (default: :class:`OvertakingDriver` with default settings)
+    """
+
+    def __init__(self, env: gym.Env, driver: OvertakingDriver | None = None) -> None:
+        base = env.unwrapped
+        if not hasattr(base, "road"):
+            raise TypeError("ExpertAdvice needs a highway-env environment")
+        if type(base.action_type).__name__ != "DiscreteMetaAction":
+            raise ValueError("ExpertAdvice needs DiscreteMetaAction actions")
+        if driver is not None and not isinstance(driver, OvertakingDriver):
+            raise TypeError(f"driver must be an OvertakingDriver, got {type(driver).__name__}")
+        gym.utils.RecordConstructorArgs.__init__(self, driver=driver)
+        super().__init__(env)
+        self.driver = driver or OvertakingDriver()
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict]:
+        obs, info = self.env.reset(**kwargs)
+        return obs, {**info, "expert_action": self.driver.act(self.env.unwrapped)}
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return obs, reward, terminated, truncated, {**info, "expert_action": self.driver.act(self.env.unwrapped)}

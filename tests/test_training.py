@@ -30,7 +30,7 @@ def test_smoke_run_writes_every_output(tmp_path: Path) -> None:
     assert latest_checkpoint(run / "checkpoints") is not None
     assert list((run / "tb").rglob("events.out.tfevents.*"))
     saved = yaml.safe_load((run / "config.yaml").read_text())
-    assert list(saved) == ["env", "reward", "safety", "faults", "agent", "perception", "run", "eval"]
+    assert list(saved) == ["env", "reward", "safety", "faults", "agent", "perception", "imitation", "run", "eval"]
     assert saved["reward"]["collision"] == -5.0 and saved["run"]["name"] == "smoke"
     summary = json.loads((run / "summary.json").read_text())
     ev = summary["eval"]

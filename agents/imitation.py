@@ -1,0 +1,223 @@
+"""Warm start for PPO: clone a privileged expert into the camera policy, then one DAgger round.
+
+The expert (:class:`envs.drivers.OvertakingDriver`, reached through the ``ExpertAdvice``
+wrapper's ``info["expert_action"]``) reads ground truth; the student sees only frames.
+
+1. ``record``: the expert drives all training envs; frames, expert actions and rewards are kept.
+2. ``fit``: the policy head learns the expert's action (cross-entropy) and the value head
+   the discounted return (mean squared error), on minibatches.
+3. optionally ``record`` again with the student driving and the expert labelling the states
+   the student reaches (Ross et al., "A Reduction of Imitation Learning ... to No-Regret
+   Online Learning", 2011), then ``fit`` on everything.
+
+With a frozen backbone, its features are computed once per sample, not once per epoch.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3.common.preprocessing import preprocess_obs
+from stable_baselines3.common.vec_env import VecEnv
+from torch import nn
+
+from agents.config import ImitationConfig
+
+
+@dataclass
+class Demonstrations:
+    """Recorded steps: observations, the expert's action in each, and the discounted return from each."""
+
+    obs: list[np.ndarray] = field(default_factory=list)
+    actions: list[int] = field(default_factory=list)
+    returns: list[float] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+
+@dataclass
+class DrivingTally:
+    """How the recorded episodes went (to tell whether the expert, or student, drove well)."""
+
+    episodes: int = 0
+    crashes: int = 0
+    speeds: list[float] = field(default_factory=list)
+    agreements: list[bool] = field(default_factory=list)
+    """Whether the driven action equalled the expert's, at every step."""
+
+    def summary(self) -> dict[str, float | int | None]:
+        return {
+            "episodes": self.episodes,
+            "collision_rate": self.crashes / self.episodes if self.episodes else None,
+            "mean_speed": float(np.mean(self.speeds)) if self.speeds else None,
+            "expert_agreement": float(np.mean(self.agreements)) if self.agreements else None,
+        }
+
+
+def _expert_actions(infos: Any, reset_infos: Any, dones: np.ndarray) -> np.ndarray:
+    """The expert's action for each env's current observation (a reset's after an episode ended)."""
+    return np.array([(reset_infos[i] if dones[i] else infos[i])["expert_action"] for i in range(len(dones))])
+
+
+def record(
+    venv: VecEnv,
+    steps: int,
+    gamma: float,
+    student: Any | None = None,
+    into: Demonstrations | None = None,
+) -> tuple[Demonstrations, DrivingTally]:
+    """Drive ``venv`` for ``steps`` env steps (all envs together) and record every state.
+
+    :param venv: training envs wrapped in ``ExpertAdvice``
+    :param gamma: discount for the returns
+    :param student: a policy ``obs batch -> actions`` that drives instead of the expert (DAgger)
+    :param into: demonstrations to append to
+    """
+    demos, tally = into or Demonstrations(), DrivingTally()
+    n = venv.num_envs
+    obs = venv.reset()
+    expert = np.array([info["expert_action"] for info in venv.unwrapped.reset_infos])
+    open_episodes: list[list[tuple[int, float]]] = [[] for _ in range(n)]  # (sample index, reward)
+    for _ in range(max(1, steps // n)):
+        actions = expert if student is None else np.asarray(student(obs))
+        obs_before = obs
+        obs, rewards, dones, infos = venv.step(actions)
+        for i in range(n):
+            demos.obs.append(np.array(obs_before[i]))
+            demos.actions.append(int(expert[i]))
+            demos.returns.append(0.0)
+            open_episodes[i].append((len(demos) - 1, float(rewards[i])))
+            tally.speeds.append(float(infos[i].get("speed", 0.0)))
+            tally.agreements.append(int(actions[i]) == int(expert[i]))
+            if dones[i]:
+                _fill_returns(demos, open_episodes[i], gamma)
+                open_episodes[i] = []
+                tally.episodes += 1
+                tally.crashes += int(bool(infos[i].get("crashed", False)))
+        expert = _expert_actions(infos, venv.unwrapped.reset_infos, dones)
+    for episode in open_episodes:  # cut off by the budget: returns without the unseen tail
+        _fill_returns(demos, episode, gamma)
+    return demos, tally
+
+
+def _fill_returns(demos: Demonstrations, episode: list[tuple[int, float]], gamma: float) -> None:
+    ret = 0.0
+    for index, reward in reversed(episode):
+        ret = reward + gamma * ret
+        demos.returns[index] = ret
+
+
+class _Heads:
+    """The policy split into a fixed encoder (run once per sample) and the trainable rest."""
+
+    def __init__(self, policy: Any) -> None:
+        if not getattr(policy, "share_features_extractor", True):
+            raise ValueError("imitation needs a policy whose actor and critic share the features extractor")
+        self.policy = policy
+        extractor = policy.features_extractor
+        self.frozen_backbone = bool(getattr(extractor, "frozen", False))
+        self.trainable: nn.Module = extractor.head if self.frozen_backbone else extractor
+
+    @torch.no_grad()
+    def encode(self, obs: np.ndarray, chunk: int = 512) -> torch.Tensor:
+        parts = []
+        for start in range(0, len(obs), chunk):
+            x = torch.as_tensor(obs[start : start + chunk], device=self.policy.device)
+            x = preprocess_obs(x, self.policy.observation_space, normalize_images=self.policy.normalize_images)
+            parts.append(self.policy.features_extractor.backbone(x) if self.frozen_backbone else x)
+        return torch.cat(parts)
+
+    def forward(self, encoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(action logits, values)."""
+        latent_pi, latent_vf = self.policy.mlp_extractor(self.trainable(encoded))
+        return self.policy.action_net(latent_pi), self.policy.value_net(latent_vf).squeeze(-1)
+
+    def parameters(self) -> list[nn.Parameter]:
+        modules = [self.trainable, self.policy.mlp_extractor, self.policy.action_net, self.policy.value_net]
+        return [p for m in modules for p in m.parameters() if p.requires_grad]
+
+
+def fit(policy: Any, demos: Demonstrations, cfg: ImitationConfig, seed: int = 0) -> dict[str, float]:
+    """Train ``policy``'s action and value heads on ``demos``; returns losses and agreement rates."""
+    heads = _Heads(policy)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(demos))
+    n_hold = int(len(demos) * cfg.holdout)
+    hold, train = order[:n_hold], order[n_hold:]
+    encoded = heads.encode(np.stack(demos.obs))
+    actions = torch.as_tensor(np.array(demos.actions), dtype=torch.long, device=policy.device)
+    returns = torch.as_tensor(np.array(demos.returns), dtype=torch.float32, device=policy.device)
+    optimizer = torch.optim.Adam(heads.parameters(), lr=cfg.learning_rate)
+    policy.set_training_mode(True)
+    for _ in range(cfg.epochs):
+        for start in range(0, len(train), cfg.batch_size):
+            batch = torch.as_tensor(train[start : start + cfg.batch_size])
+            logits, values = heads.forward(encoded[batch])
+            policy_loss = nn.functional.cross_entropy(logits, actions[batch])
+            value_loss = nn.functional.mse_loss(values, returns[batch])
+            loss = policy_loss + cfg.value_weight * value_loss
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(heads.parameters(), 1.0)
+            optimizer.step()
+        rng.shuffle(train)
+    policy.set_training_mode(False)
+    return _scores(heads, encoded, actions, returns, train, hold)
+
+
+@torch.no_grad()
+def _scores(heads: _Heads, encoded, actions, returns, train, hold) -> dict[str, float]:
+    out = {}
+    for name, index in (("train", train), ("holdout", hold)):
+        if len(index) == 0:
+            continue
+        logits, values = heads.forward(encoded[torch.as_tensor(index)])
+        out[f"{name}_accuracy"] = float((logits.argmax(1) == actions[index]).float().mean())
+        out[f"{name}_policy_loss"] = float(nn.functional.cross_entropy(logits, actions[index]))
+        out[f"{name}_value_loss"] = float(nn.functional.mse_loss(values, returns[index]))
+    return out
+
+
+def warm_start(model: Any, venv: VecEnv, cfg: ImitationConfig, gamma: float, seed: int = 0, log: Any = print) -> dict:
+    """Clone the expert into ``model.policy`` (and run the DAgger round); returns a report.
+
+    :param model: a fresh SB3 PPO model on ``venv``
+    :param venv: the training envs, built with ``expert_advice=True``
+    :param cfg: budgets and optimizer settings
+    :param gamma: the discount of the returns the value head learns (PPO's gamma)
+    :param log: prints one line per phase
+    """
+    report: dict[str, Any] = {}
+    start = time.monotonic()
+    demos, tally = record(venv, cfg.steps, gamma)
+    report["expert_driving"] = tally.summary()
+    report["clone"] = fit(model.policy, demos, cfg, seed)
+    log(_line("expert drove", len(demos), tally, report["clone"]))
+    if cfg.dagger_steps:
+
+        def student(obs: np.ndarray) -> np.ndarray:
+            return model.predict(obs, deterministic=True)[0]
+
+        demos, tally = record(venv, cfg.dagger_steps, gamma, student=student, into=demos)
+        report["student_driving"] = tally.summary()
+        report["dagger"] = fit(model.policy, demos, cfg, seed + 1)
+        log(_line("student drove", len(demos), tally, report["dagger"]))
+    report["samples"] = len(demos)
+    report["env_steps"] = cfg.steps + cfg.dagger_steps
+    report["wall_time_s"] = round(time.monotonic() - start, 1)
+    return report
+
+
+def _line(who: str, samples: int, tally: DrivingTally, scores: dict[str, float]) -> str:
+    s = tally.summary()
+    agreement = scores.get("holdout_accuracy", scores.get("train_accuracy", float("nan")))
+    return (
+        f"imitation: {who} {s['episodes']} episodes (crash {s['collision_rate'] or 0:.0%}, "
+        f"{s['mean_speed'] or 0:.1f} m/s); {samples} samples; clone matches the expert on "
+        f"{agreement:.1%} of held-out steps"
+    )

@@ -1,0 +1,146 @@
+"""Imitation warm start: the expert-advice wrapper, recording, cloning, and a smoke run with it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import yaml
+from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+
+from agents.config import ImitationConfig, load_train_config
+from agents.imitation import Demonstrations, fit, record
+from agents.schema import ConfigError
+from envs import EnvConfig, RewardConfig, make_env
+from envs.drivers import ExpertAdvice, OvertakingDriver
+from tests.conftest import CONFIG_DIR, SMOKE, run_script
+
+KINEMATICS = EnvConfig(observation="kinematics")
+
+
+# ---------------------------------------------------------------- the wrapper
+def test_expert_advice_reports_the_drivers_next_action() -> None:
+    env = ExpertAdvice(make_env(KINEMATICS, RewardConfig()))
+    plain = make_env(KINEMATICS, RewardConfig())
+    obs, info = env.reset(seed=3)
+    plain_obs, _ = plain.reset(seed=3)
+    np.testing.assert_array_equal(obs, plain_obs)
+    for _ in range(4):
+        expected = OvertakingDriver().act(env.unwrapped)
+        assert info["expert_action"] == expected
+        obs, reward, _, _, info = env.step(expected)
+        plain_obs, plain_reward, _, _, _ = plain.step(expected)
+        np.testing.assert_array_equal(obs, plain_obs)
+        assert reward == plain_reward
+
+
+def test_expert_advice_rejects_other_envs() -> None:
+    with pytest.raises(TypeError, match="highway-env"):
+        ExpertAdvice(gym.make("CartPole-v1"))
+    continuous = make_env(KINEMATICS, RewardConfig(), extra_config={"action": {"type": "ContinuousAction"}})
+    with pytest.raises(ValueError, match="DiscreteMetaAction"):
+        ExpertAdvice(continuous)
+
+
+# ---------------------------------------------------------------- recording, on a fake env
+class CountingEnv(gym.Env):
+    """Observation = step index; reward 1 per step; episodes of 3 steps; the expert says ``obs % 5``."""
+
+    observation_space = gym.spaces.Box(0, 10, (1,), dtype=np.float32)
+    action_space = gym.spaces.Discrete(5)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.array([0.0], np.float32), {"expert_action": 0}
+
+    def step(self, action):
+        self.t += 1
+        done = self.t == 3
+        info = {"expert_action": self.t % 5, "speed": 20.0 + self.t, "crashed": False}
+        return np.array([float(self.t)], np.float32), 1.0, done, False, info
+
+
+def fake_venv(n: int = 2) -> VecEnv:
+    return DummyVecEnv([CountingEnv for _ in range(n)])
+
+
+def test_record_keeps_expert_labels_and_discounted_returns() -> None:
+    demos, tally = record(fake_venv(), steps=12, gamma=0.5)
+    assert len(demos) == 12
+    assert demos.actions == [int(o[0]) % 5 for o in demos.obs]
+    # Each episode is 3 rewards of 1: returns 1 + .5 + .25, 1 + .5, 1.
+    assert demos.returns[:6] == [1.75, 1.75, 1.5, 1.5, 1.0, 1.0]
+    assert tally.summary()["episodes"] == 4 and tally.summary()["expert_agreement"] == 1.0
+
+
+def test_record_with_a_student_measures_agreement() -> None:
+    demos, tally = record(fake_venv(), steps=6, gamma=0.9, student=lambda obs: np.zeros(len(obs), dtype=int))
+    assert demos.actions == [0, 0, 1, 1, 2, 2], "labels stay the expert's, whoever drives"
+    assert tally.summary()["expert_agreement"] == pytest.approx(1 / 3)
+
+
+# ---------------------------------------------------------------- cloning
+class SignEnv(gym.Env):
+    """The expert's action is the index of the largest of five features."""
+
+    observation_space = gym.spaces.Box(-1, 1, (5,), dtype=np.float32)
+    action_space = gym.spaces.Discrete(5)
+
+    def reset(self, *, seed=None, options=None):
+        return np.zeros(5, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(5, np.float32), 0.0, True, False, {}
+
+
+def test_fit_learns_a_separable_expert() -> None:
+    model = PPO("MlpPolicy", DummyVecEnv([SignEnv]), n_steps=16, batch_size=16, seed=0, device="cpu")
+    rng = np.random.default_rng(0)
+    obs = rng.uniform(-1, 1, (3000, 5)).astype(np.float32)
+    demos = Demonstrations(list(obs), [int(a) for a in obs.argmax(1)], [1.0] * len(obs))
+    scores = fit(model.policy, demos, ImitationConfig(steps=1, epochs=15, learning_rate=3e-3))
+    assert scores["holdout_accuracy"] > 0.85, scores
+    assert scores["holdout_value_loss"] < 0.05, "the value head learns the (constant) return"
+    action, _ = model.predict(np.array([[0.0, 0.9, 0.0, 0.0, 0.0]], np.float32), deterministic=True)
+    assert int(action[0]) == 1
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        ("imitation.steps=-1", "steps: must be >= 0"),
+        ("imitation.dagger_steps=10", "dagger_steps: needs steps > 0"),
+        ("imitation.holdout=0.7", "holdout: must be in [0, 0.5)"),
+    ],
+)
+def test_imitation_config_errors(override: str, fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment.replace("[", r"\[").replace(")", r"\)")):
+        load_train_config(CONFIG_DIR, [override])
+
+
+# ---------------------------------------------------------------- a run with it
+def test_smoke_run_with_imitation(tmp_path: Path) -> None:
+    proc = run_script(
+        "train_agent.py",
+        *SMOKE,
+        "run.name=im",
+        f"run.dir={tmp_path}",
+        "imitation=rules",
+        "imitation.steps=96",
+        "imitation.dagger_steps=32",
+        "imitation.epochs=2",
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run = tmp_path / "im"
+    report = json.loads((run / "imitation.json").read_text())
+    assert report["env_steps"] == 128 and report["samples"] == 128
+    assert report["expert_driving"]["expert_agreement"] == 1.0
+    assert 0.0 <= report["dagger"]["holdout_accuracy"] <= 1.0
+    assert yaml.safe_load((run / "config.yaml").read_text())["imitation"]["steps"] == 96
+    assert "imitation: expert drove" in proc.stdout
+    assert json.loads((run / "summary.json").read_text())["imitation_env_steps"] == 128
