@@ -5,7 +5,8 @@
 Steps (each skipped when its output already exists, so the script can be restarted):
   1. scripts/train_perception.py              -> runs/perception/default/model.pt
   2. scripts/train_agent.py run.name=NAME     -> runs/NAME/ (the default config)
-  3. scripts/evaluate.py on highway-fast-v0 with and without the monitor, and every baseline
+  3. scripts/evaluate.py on highway-fast-v0 with and without the monitor, with camera dropout,
+     and every baseline (without the monitor)
   4. generalization: the agent with the monitor on env=highway and env=merge (50 episodes each)
   5. scripts/compare.py -> OUT/comparison.md and OUT/crash_vs_speed.png; learning curve; a clip
 """
@@ -20,7 +21,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BASELINES = ("slower", "idm", "random", "faster", "idle")
+BASELINES = ("slower", "idm", "rules", "random", "faster", "idle")
 
 
 def run(script: str, *args: str) -> None:
@@ -57,6 +58,9 @@ def main(argv: list[str]) -> int:
     rows = {
         "agent + monitor": evaluate(out / "agent_rss", f"run={run_dir}", n, "safety=rss", "video=1"),
         "agent, no monitor": evaluate(out / "agent_off", f"run={run_dir}", n, "safety=off"),
+        "agent + monitor, 30% camera dropout": evaluate(
+            out / "agent_rss_dropout30", f"run={run_dir}", n, "safety=rss", "faults=dropout30"
+        ),
     }
     for policy in BASELINES:
         rows[policy] = evaluate(out / policy, f"policy={policy}", n, "safety=off", "env.observation=kinematics")

@@ -70,7 +70,7 @@ def test_safety_and_faults_swap() -> None:
 
 def test_saved_config_has_one_key_per_group() -> None:
     saved = load_train_config(CONFIG_DIR, []).saved()
-    assert list(saved) == ["env", "reward", "safety", "faults", "agent", "perception", "run", "eval"]
+    assert list(saved) == ["env", "reward", "safety", "faults", "agent", "perception", "imitation", "run", "eval"]
 
 
 @pytest.mark.parametrize(
@@ -79,7 +79,7 @@ def test_saved_config_has_one_key_per_group() -> None:
         (
             ["reward=nope"],
             "reward=nope: unknown option for group 'reward' "
-            "(choose from: cautious, comfort, default, fast_safe, fast_safe_raw, speed)",
+            "(choose from: cautious, comfort, default, fast_safe, fast_safe_normalized, fast_safe_raw, speed)",
         ),
         (["agent.nope=1"], "agent.nope: unknown key in 'agent' (allowed: "),
         (["+env.nope=1"], "env.nope: unknown key in 'env' (allowed: "),

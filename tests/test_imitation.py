@@ -120,7 +120,7 @@ def test_fit_learns_a_separable_expert() -> None:
 )
 def test_imitation_config_errors(override: str, fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment.replace("[", r"\[").replace(")", r"\)")):
-        load_train_config(CONFIG_DIR, [override])
+        load_train_config(CONFIG_DIR, ["imitation=none", override])
 
 
 # ---------------------------------------------------------------- a run with it
