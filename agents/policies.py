@@ -106,8 +106,18 @@ class AgentPolicy(Policy):
     def __init__(self, model: Any, classifier: tuple[Any, list[str]] | None = None) -> None:
         self.model = model
         self.classifier = classifier
+        self._seen: tuple[np.ndarray, Any] | None = None  # (obs, backbone output) of the last action
+        self._last_obs: np.ndarray | None = None
+        if classifier is not None and _same_backbone(model, classifier[0]):
+            # A frozen backbone is the classifier's own: reuse the policy's pass for the HUD.
+            model.policy.features_extractor.backbone.register_forward_hook(self._keep_features)
+
+    def _keep_features(self, module: Any, inputs: Any, output: Any) -> None:
+        if output.shape[0] == 1:
+            self._seen = (self._last_obs, output.detach())
 
     def __call__(self, obs: Any) -> Any:
+        self._last_obs = np.asarray(obs)
         action, _ = self.model.predict(obs, deterministic=True)
         return int(action) if np.ndim(action) == 0 else action
 
@@ -118,9 +128,24 @@ class AgentPolicy(Policy):
 
         net, names = self.classifier
         with torch.no_grad():
-            probs = torch.softmax(net(torch.as_tensor(np.asarray(obs)[None])), dim=1)[0]
+            if self._seen is not None and np.array_equal(self._seen[0], np.asarray(obs)):
+                logits = net.head(self._seen[1])
+            else:
+                logits = net(torch.as_tensor(np.asarray(obs)[None]))
+            probs = torch.softmax(logits, dim=1)[0]
         best = int(probs.argmax())
         return f"{names[best]} ({probs[best]:.0%})"
+
+
+def _same_backbone(model: Any, classifier: Any) -> bool:
+    """Whether the policy's CNN backbone holds exactly the classifier's weights (frozen pretrained)."""
+    import torch
+
+    backbone = getattr(getattr(model.policy, "features_extractor", None), "backbone", None)
+    if backbone is None or not hasattr(classifier, "backbone"):
+        return False
+    mine, theirs = backbone.state_dict(), classifier.backbone.state_dict()
+    return mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k].to(mine[k].device)) for k in mine)
 
 
 def make_baseline(name: str, n_actions: int = 5) -> Policy:

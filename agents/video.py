@@ -84,8 +84,8 @@ class EncoderPipe:
             pix_fmt_in="rgb24",
             pix_fmt_out="yuv420p",
             macro_block_size=2,
-            # ultrafast: the encoder must keep pace on the second core of a 2-core machine.
-            output_params=["-preset", "ultrafast", "-f", "mp4", "-movflags", "+faststart"],
+            # ultrafast on one thread: the encoder keeps pace on one core and leaves the other to the episode.
+            output_params=["-preset", "ultrafast", "-threads", "1", "-f", "mp4", "-movflags", "+faststart"],
             ffmpeg_log_level="error",
         )
         self._ffmpeg.send(None)

@@ -146,6 +146,31 @@ def test_video_decodes_with_every_simulation_frame(smoke_run: Path, tmp_path: Pa
     assert inset.std() > 5, "the camera inset must show the CNN's frames"
 
 
+@pytest.mark.parametrize(("env_id", "fast"), [("highway-fast-v0", True), ("highway-v0", True), ("merge-v1", False)])
+def test_fast_frames_match_highway_env_drawing(env_id: str, fast: bool) -> None:
+    from highway_env.vehicle.graphics import VehicleGraphics
+
+    from agents.rendering import FrameRenderer
+
+    env = make_env(EnvConfig(id=env_id, observation="kinematics"), RewardConfig(), render_mode="rgb_array")
+    env.reset(seed=3)
+    quick, reference = FrameRenderer(env.unwrapped), FrameRenderer(env.unwrapped, fast=False)
+    for action in (3, 2, 3, 0, 3, 3):
+        env.step(action)
+        a, b = quick.render_array().astype(int), reference.render_array().astype(int)
+        assert (quick._road_backdrop() is not None) == fast
+        assert a.shape == b.shape == (*reversed(quick.size), 3)
+        assert_not_blank([a.mean(axis=2)])
+        # Same road and cars, up to one pixel of rounding: compare against b shifted by <= 1 px.
+        shifted = [np.roll(b, (dy, dx), axis=(0, 1)) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+        diff = np.min([np.abs(a - c).max(axis=2) for c in shifted], axis=0)[1:-1, 1:-1]
+        assert (diff > 40).mean() < 0.01
+        for vehicle in env.unwrapped.road.vehicles:  # every car on screen, in its own colour
+            x, y = ((vehicle.position - quick.screen.origin) * quick.screen.scaling).astype(int)
+            if 0 <= x < a.shape[1] and 0 <= y < a.shape[0]:
+                assert np.abs(a[y, x] - np.array(VehicleGraphics.get_color(vehicle)[:3])).max() < 10
+
+
 def test_eval_overrides_on_a_run(smoke_run: Path) -> None:
     cfg = load_eval_config(CONFIG_DIR, [f"run={smoke_run}", "env.vehicles_density=1.5", "reward=cautious"])
     assert cfg.env.vehicles_density == 1.5 and cfg.reward.collision == -5.0

@@ -270,6 +270,27 @@ def test_extractor_matches_classifier_backbone(frames_checkpoint: Path) -> None:
     model.env.close()
 
 
+@pytest.mark.parametrize("freeze", [True, False])
+def test_hud_prediction_reuses_the_policy_pass_only_when_weights_match(frames_checkpoint: Path, freeze: bool) -> None:
+    from agents.policies import AgentPolicy
+
+    model = smoke_ppo(frames_checkpoint, freeze=freeze)
+    if not freeze:  # a fine-tuned backbone drifts away from the classifier's
+        with torch.no_grad():
+            next(model.policy.features_extractor.backbone.parameters()).add_(0.1)
+    classifier = load_checkpoint(frames_checkpoint)
+    policy = AgentPolicy(model, (classifier[0], classifier[1]["class_names"]))
+    env = make_env(EnvConfig(), RewardConfig())
+    obs, _ = env.reset(seed=3)
+    obs, *_ = env.step(1)
+    policy(obs)
+    assert (policy._seen is not None) == freeze
+    shared = policy.describe(obs)
+    policy._seen = None
+    assert shared == policy.describe(obs), "the shortcut must give the classifier's own prediction"
+    model.env.close()
+
+
 def test_frozen_backbone_does_not_change_during_ppo(frames_checkpoint: Path) -> None:
     model = smoke_ppo(frames_checkpoint, freeze=True)
     extractor = model.policy.features_extractor
