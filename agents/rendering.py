@@ -18,9 +18,8 @@ Frames come out as raw RGB bytes, the encoder's input format.
 
 from __future__ import annotations
 
-from typing import Any
-
 from functools import lru_cache
+from typing import Any
 
 import cv2
 import numpy as np
