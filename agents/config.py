@@ -31,6 +31,9 @@ class AgentConfig:
     """Environment steps to train for, summed over all envs."""
     n_envs: int | None = None
     """Parallel envs (subprocesses when > 1); null = number of CPUs."""
+    unmonitored_envs: int = 0
+    """How many of the training envs run without the safety monitor (``safety=rss`` runs only):
+    there the policy meets the crashes the monitor would have prevented, and pays for them."""
     learning_rate: float = 5e-4
     """Adam step size."""
     n_steps: int = 256
@@ -65,6 +68,8 @@ class AgentConfig:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
         if self.n_envs is not None and self.n_envs < 1:
             raise ValueError(f"n_envs: must be >= 1 or null, got {self.n_envs}")
+        if not 0 <= self.unmonitored_envs <= self.resolved_n_envs():
+            raise ValueError(f"unmonitored_envs: must be in 0..n_envs ({self.resolved_n_envs()}), got {self.unmonitored_envs}")
         if not 0 < self.learning_rate < 1:
             raise ValueError(f"learning_rate: must be in (0, 1), got {self.learning_rate}")
         for name in ("gamma", "gae_lambda"):

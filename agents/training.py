@@ -121,6 +121,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         safety=cfg.safety,
         faults=cfg.faults,
         expert_advice=imitate,
+        unmonitored=cfg.agent.unmonitored_envs,
     )
     start = time.monotonic()
     try:

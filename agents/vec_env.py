@@ -27,7 +27,7 @@ def _build(
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     env = make_env(env_cfg, reward_cfg, safety=safety, faults=faults)
     if expert_advice:
-        # The expert proposes only what this run's monitor would accept.
+        # The expert proposes only what the monitor would accept (its defaults where there is none).
         checks = safety if safety is not None and safety.enabled else SafetyConfig()
         env = ExpertAdvice(env, OvertakingDriver(safety=checks))
     return env
@@ -41,6 +41,7 @@ def make_vec_env(
     safety: SafetyConfig | None = None,
     faults: FaultsConfig | None = None,
     expert_advice: bool = False,
+    unmonitored: int = 0,
 ) -> VecEnv:
     """``n_envs`` copies of the env; env i is seeded with ``seed + i`` at its first reset.
 

@@ -144,3 +144,18 @@ def test_smoke_run_with_imitation(tmp_path: Path) -> None:
     assert yaml.safe_load((run / "config.yaml").read_text())["imitation"]["steps"] == 96
     assert "imitation: expert drove" in proc.stdout
     assert json.loads((run / "summary.json").read_text())["imitation_env_steps"] == 128
+
+
+def test_unmonitored_training_envs() -> None:
+    from agents.vec_env import make_vec_env
+    from envs.config import SafetyConfig
+
+    venv = make_vec_env(KINEMATICS, RewardConfig(), 2, seed=0, safety=SafetyConfig(), unmonitored=1)
+    try:
+        venv.reset()
+        _, _, _, infos = venv.step(np.array([3, 3]))
+        assert "safety" in infos[0] and "safety" not in infos[1]
+    finally:
+        venv.close()
+    with pytest.raises(ValueError, match="unmonitored"):
+        make_vec_env(KINEMATICS, RewardConfig(), 1, seed=0, unmonitored=2)
