@@ -69,7 +69,9 @@ class AgentConfig:
         if self.n_envs is not None and self.n_envs < 1:
             raise ValueError(f"n_envs: must be >= 1 or null, got {self.n_envs}")
         if not 0 <= self.unmonitored_envs <= self.resolved_n_envs():
-            raise ValueError(f"unmonitored_envs: must be in 0..n_envs ({self.resolved_n_envs()}), got {self.unmonitored_envs}")
+            raise ValueError(
+                f"unmonitored_envs: must be in 0..n_envs ({self.resolved_n_envs()}), got {self.unmonitored_envs}"
+            )
         if not 0 < self.learning_rate < 1:
             raise ValueError(f"learning_rate: must be in (0, 1), got {self.learning_rate}")
         for name in ("gamma", "gae_lambda"):

@@ -52,10 +52,15 @@ def make_vec_env(
     :param safety: the safety monitor during training (``None`` = none)
     :param faults: camera faults during training
     :param expert_advice: add the rule-based driver's action to every info (``expert_action``), for imitation
+    :param unmonitored: how many of the envs (the last ones) run without the monitor
     """
+    if not 0 <= unmonitored <= n_envs:
+        raise ValueError(f"unmonitored: must be in 0..{n_envs}, got {unmonitored}")
     subprocess = n_envs > 1
+    monitors = [safety] * (n_envs - unmonitored) + [None] * unmonitored
     fns = [
-        functools.partial(_build, env_cfg, reward_cfg, safety, faults, subprocess, expert_advice) for _ in range(n_envs)
+        functools.partial(_build, env_cfg, reward_cfg, monitor, faults, subprocess, expert_advice)
+        for monitor in monitors
     ]
     venv: VecEnv = SubprocVecEnv(fns) if subprocess else DummyVecEnv(fns)
     venv.seed(seed)
