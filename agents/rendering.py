@@ -44,10 +44,6 @@ def _straight_lanes(road: Any) -> list[Any] | None:
     return lanes
 
 
-def _lighten(color: tuple[int, ...]) -> tuple[int, int, int]:
-    return tuple(min(int(c * 1.5), 255) for c in color[:3])  # type: ignore[return-value]
-
-
 class RoadBackdrop:
     """The road of a straight highway, drawn once by highway-env and sliced at the camera's position.
 
@@ -101,16 +97,15 @@ def _vehicle_template(length: float, width: float) -> np.ndarray:
     return np.array(box(0.0, 0.0, length, width) + lights[0] + lights[1])
 
 
-def draw_vehicle(img: np.ndarray, vehicle: Any, origin: np.ndarray, scaling: float, color: tuple) -> None:
-    """A vehicle as highway-env shows it: a rotated rectangle, outlined, with two headlights."""
+def draw_vehicle(img: np.ndarray, vehicle: Any, origin: np.ndarray, scaling: float, color: tuple, light: tuple) -> None:
+    """A vehicle as highway-env shows it: a rotated rectangle of ``color``, outlined, with two ``light`` headlights."""
     c, s = np.cos(vehicle.heading), np.sin(vehicle.heading)
     corners = _vehicle_template(vehicle.LENGTH, vehicle.WIDTH) @ np.array([[c, s], [-s, c]])
     corners = (corners + (np.asarray(vehicle.position, dtype=float) - origin)) * (scaling * (1 << SUBPIXEL_BITS))
     body, left, right = np.round(corners).astype(np.int32).reshape(3, 4, 2)
     cv2.fillConvexPoly(img, body, color[:3], cv2.LINE_8, SUBPIXEL_BITS)
-    light = _lighten(color)
-    cv2.fillConvexPoly(img, left, light, cv2.LINE_8, SUBPIXEL_BITS)
-    cv2.fillConvexPoly(img, right, light, cv2.LINE_8, SUBPIXEL_BITS)
+    cv2.fillConvexPoly(img, left, light[:3], cv2.LINE_8, SUBPIXEL_BITS)
+    cv2.fillConvexPoly(img, right, light[:3], cv2.LINE_8, SUBPIXEL_BITS)
     cv2.polylines(img, [body], True, OUTLINE, 1, cv2.LINE_8, SUBPIXEL_BITS)
 
 
@@ -170,7 +165,8 @@ class FrameRenderer:
         for vehicle in self.base.road.vehicles:
             x, y = vehicle.position
             if x_min < x < x_max and y_min < y < y_max:
-                draw_vehicle(img, vehicle, origin, scaling, VehicleGraphics.get_color(vehicle))
+                color = VehicleGraphics.get_color(vehicle)
+                draw_vehicle(img, vehicle, origin, scaling, color, VehicleGraphics.lighten(color))
         return img.tobytes()
 
     def _draw_highway_env(self) -> bytes:
