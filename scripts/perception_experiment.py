@@ -64,8 +64,9 @@ def main(argv: list[str]) -> int:
     if not Path(args.checkpoint).is_file():
         print(f"error: --checkpoint: {args.checkpoint} not found (run scripts/train_perception.py)", file=sys.stderr)
         return 2
+    # No imitation warm start: the variants must differ only in where PPO's CNN starts.
     common = [
-        f"agent.total_timesteps={args.steps}", f"perception.checkpoint={args.checkpoint}",
+        "imitation=none", f"agent.total_timesteps={args.steps}", f"perception.checkpoint={args.checkpoint}",
         f"eval.episodes={args.eval_episodes}", "run.progress_bar=false", *overrides,
     ]  # fmt: skip
     jobs = {
