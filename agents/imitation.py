@@ -207,6 +207,7 @@ def warm_start(model: Any, venv: VecEnv, cfg: ImitationConfig, gamma: float, see
         report["student_driving"] = tally.summary()
         report["dagger"] = fit(model.policy, demos, cfg, seed + 1)
         log(_line("student drove", len(demos), tally, report["dagger"]))
+    venv.set_attr("advising", False)  # PPO does not need the expert: spare its planning at every step
     report["samples"] = len(demos)
     report["env_steps"] = cfg.steps + cfg.dagger_steps
     report["wall_time_s"] = round(time.monotonic() - start, 1)

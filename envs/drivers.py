@@ -106,7 +106,8 @@ class ExpertAdvice(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     - observation, action, reward, termination: unchanged.
     - info: ``expert_action``, the driver's meta-action for the state just reached,
-      after ``reset`` and after every ``step``.
+      after ``reset`` and after every ``step``, while ``advising`` is true (set it false,
+      e.g. with ``venv.set_attr("advising", False)``, once the advice is no longer needed).
 
     :param env: a highway-env env with ``DiscreteMetaAction`` actions
     :param driver: the expert (default: :class:`OvertakingDriver` with default settings)
@@ -123,11 +124,15 @@ class ExpertAdvice(gym.Wrapper, gym.utils.RecordConstructorArgs):
         gym.utils.RecordConstructorArgs.__init__(self, driver=driver)
         super().__init__(env)
         self.driver = driver or OvertakingDriver()
+        self.advising = True
+
+    def _advise(self, info: dict) -> dict:
+        return {**info, "expert_action": self.driver.act(self.env.unwrapped)} if self.advising else info
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict]:
         obs, info = self.env.reset(**kwargs)
-        return obs, {**info, "expert_action": self.driver.act(self.env.unwrapped)}
+        return obs, self._advise(info)
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        return obs, reward, terminated, truncated, {**info, "expert_action": self.driver.act(self.env.unwrapped)}
+        return obs, reward, terminated, truncated, self._advise(info)

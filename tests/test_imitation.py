@@ -36,6 +36,8 @@ def test_expert_advice_reports_the_drivers_next_action() -> None:
         plain_obs, plain_reward, _, _, _ = plain.step(expected)
         np.testing.assert_array_equal(obs, plain_obs)
         assert reward == plain_reward
+    env.advising = False
+    assert "expert_action" not in env.step(1)[4]
 
 
 def test_expert_advice_rejects_other_envs() -> None:
