@@ -210,7 +210,10 @@ class VideoRecorder:
     def discard(self) -> None:
         """Drop an unfinished recording (nothing half-written stays behind)."""
         if self._writer is not None:
-            self._writer.close()
+            try:
+                self._writer.close()
+            except Exception:  # noqa: BLE001  (already failing: the caller's error is the one to report)
+                pass
         if self._tmp is not None:
             self._tmp.unlink(missing_ok=True)
         self._writer, self._tmp = None, None
