@@ -142,13 +142,19 @@ class _Heads:
         return [p for m in modules for p in m.parameters() if p.requires_grad]
 
 
+def split(n: int, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(held-out, training) sample indices. A sample's side depends only on its index and the seed,
+    so data appended in a later DAgger round never moves an already-trained sample into the holdout."""
+    held = np.random.default_rng(seed).random(n) < holdout
+    return np.flatnonzero(held), np.flatnonzero(~held)
+
+
 def fit(policy: Any, demos: Demonstrations, cfg: ImitationConfig, seed: int = 0) -> dict[str, float]:
     """Train ``policy``'s action and value heads on ``demos``; returns losses and agreement rates."""
     heads = _Heads(policy)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(demos))
-    n_hold = int(len(demos) * cfg.holdout)
-    hold, train = order[:n_hold], order[n_hold:]
+    hold, train = split(len(demos), cfg.holdout, seed)
+    rng = np.random.default_rng([seed, len(demos)])
+    rng.shuffle(train)
     encoded = heads.encode(np.stack(demos.obs))
     actions = torch.as_tensor(np.array(demos.actions), dtype=torch.long, device=policy.device)
     returns = torch.as_tensor(np.array(demos.returns), dtype=torch.float32, device=policy.device)
@@ -205,7 +211,7 @@ def warm_start(model: Any, venv: VecEnv, cfg: ImitationConfig, gamma: float, see
 
         demos, tally = record(venv, cfg.dagger_steps, gamma, student=student, into=demos)
         report["student_driving"] = tally.summary()
-        report["dagger"] = fit(model.policy, demos, cfg, seed + 1)
+        report["dagger"] = fit(model.policy, demos, cfg, seed)
         log(_line("student drove", len(demos), tally, report["dagger"]))
     venv.set_attr("advising", False)  # PPO does not need the expert: spare its planning at every step
     report["samples"] = len(demos)

@@ -13,7 +13,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from agents.config import ImitationConfig, load_train_config
-from agents.imitation import Demonstrations, fit, record
+from agents.imitation import Demonstrations, fit, record, split
 from agents.schema import ConfigError
 from envs import EnvConfig, RewardConfig, make_env
 from envs.drivers import ExpertAdvice, OvertakingDriver
@@ -110,6 +110,14 @@ def test_fit_learns_a_separable_expert() -> None:
     assert scores["holdout_value_loss"] < 0.05, "the value head learns the (constant) return"
     action, _ = model.predict(np.array([[0.0, 0.9, 0.0, 0.0, 0.0]], np.float32), deterministic=True)
     assert int(action[0]) == 1
+
+
+def test_holdout_stays_held_out_when_data_grows() -> None:
+    hold_small, train_small = split(1000, 0.1, seed=4)
+    hold_big, train_big = split(1500, 0.1, seed=4)
+    assert set(hold_small) == set(hold_big[hold_big < 1000])
+    assert not set(train_big) & set(hold_big) and len(hold_big) + len(train_big) == 1500
+    assert 50 < len(hold_small) < 150
 
 
 @pytest.mark.parametrize(
