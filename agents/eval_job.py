@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -77,21 +78,34 @@ def episodes_csv(results: list[EpisodeResult]) -> str:
 
 
 def play(env: Any, policy: Policy, seeds: list[int], video: int, video_dir: Path) -> list[EpisodeResult]:
-    """Run the episodes; the first ``video`` ones are recorded to ``video_dir``."""
+    """Run the episodes; the first ``video`` ones are recorded to ``video_dir``.
+
+    Each video is finished in the background while the next episodes run; all are in
+    place when this returns. If an episode fails, its video is dropped and the ones
+    already played are still completed.
+    """
     from agents.video import VideoRecorder
 
-    results = []
-    for i, seed in enumerate(seeds):
-        if i < video:
-            recorder = VideoRecorder(env, video_dir / f"episode_{seed}.mp4", describe=policy.describe)
-            try:
-                results.append(run_episode(env, policy, seed, on_step=recorder.on_step, on_reset=recorder.start))
-            except BaseException:
-                recorder.discard()
-                raise
-            recorder.save()
-        else:
-            results.append(run_episode(env, policy, seed))
+    results, pending = [], []
+    try:
+        for i, seed in enumerate(seeds):
+            if i < video:
+                recorder = VideoRecorder(env, video_dir / f"episode_{seed}.mp4", describe=policy.describe)
+                try:
+                    results.append(run_episode(env, policy, seed, on_step=recorder.on_step, on_reset=recorder.start))
+                except BaseException:
+                    recorder.discard()
+                    raise
+                pending.append(recorder.save_in_background())
+            else:
+                results.append(run_episode(env, policy, seed))
+    except BaseException:
+        for encoder in pending:
+            with contextlib.suppress(Exception):  # the episode's error is the one to report
+                encoder.wait()
+        raise
+    for encoder in pending:
+        encoder.wait()
     return results
 
 

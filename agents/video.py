@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import queue
+import subprocess
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from agents.rendering import FrameRenderer
 HUD_HEIGHT = 72  # px below the scene
 RED = (220, 30, 30)
 WHITE = (255, 255, 255)
+ENCODER_NICENESS = 10  # ffmpeg yields the CPU to the episode
 
 
 def _text(img: np.ndarray, text: str, org: tuple[int, int], color=WHITE, scale: float = 0.45) -> None:
@@ -63,65 +66,171 @@ def red_border(scene: bytes, width: int, height: int, thickness: int = 4) -> byt
 
 
 class EncoderPipe:
-    """H.264 encoding in an ffmpeg process, fed from a background thread.
+    """An MP4 encoded to H.264 by an ffmpeg process that a background thread starts, feeds and finishes.
 
-    Writing a frame into the pipe blocks until ffmpeg has read it; the feeder thread takes
-    that wait (pipe writes release the GIL), so rendering goes on while ffmpeg encodes.
+    Neither the process start, nor the wait for the encoder's last frames, nor the move into
+    place lands on the caller's path: :meth:`finish` returns at once and :meth:`wait` collects
+    the result later (e.g. after the next episode). Pipe writes and waits release the GIL, and
+    ffmpeg runs at a lower priority, so rendering the episode comes first when the cores are busy.
+    The MP4 appears at ``path`` only when complete; on any failure nothing is left behind.
 
     :param path: the MP4 to write
     :param size: (width, height) of a frame in pixels
     :param fps: frames per second
+    :param max_frames: frames (or frame parts) queued before :meth:`send` waits for the encoder
     """
 
-    def __init__(self, path: Path, size: tuple[int, int], fps: int, queue_frames: int = 64) -> None:
-        import imageio_ffmpeg
-
-        self._ffmpeg = imageio_ffmpeg.write_frames(
-            str(path),
-            size,
-            fps=fps,
-            codec="libx264",
-            pix_fmt_in="rgb24",
-            pix_fmt_out="yuv420p",
-            macro_block_size=2,
-            # ultrafast on one thread: the encoder keeps pace on one core and leaves the other to the episode.
-            output_params=["-preset", "ultrafast", "-threads", "1", "-f", "mp4", "-movflags", "+faststart"],
-            ffmpeg_log_level="error",
-        )
-        self._ffmpeg.send(None)
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=queue_frames)
+    def __init__(self, path: str | Path, size: tuple[int, int], fps: int, max_frames: int = 512) -> None:
+        width, height = size
+        if width <= 0 or height <= 0:
+            raise ValueError(f"frame size must be positive, got {width}x{height}")
+        if fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        os.close(fd)
+        self._tmp = Path(tmp)
+        self._cmd = ffmpeg_command(self._tmp, size, fps)
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=max_frames)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._feed, name="video-encoder", daemon=True)
+        self._abandon = False
+        self._finished = False
+        self._log: Any = None
+        self._thread = threading.Thread(target=self._run, name="video-encoder", daemon=True)
         self._thread.start()
 
-    def _feed(self) -> None:
-        while (frame := self._queue.get()) is not None:
-            if self._error is None:
-                try:
-                    self._ffmpeg.send(frame)
-                except BaseException as err:  # noqa: BLE001  (re-raised in the caller's thread)
-                    self._error = err
-
-    def send(self, frame: bytes) -> None:
-        """Queue one H x W x 3 RGB frame."""
+    # ------------------------------------------------------------------ caller's side
+    def send(self, *chunks: bytes) -> None:
+        """Queue raw RGB bytes; consecutive chunks may split a frame (e.g. scene rows, then HUD rows)."""
         if self._error is not None:
             raise self._error
-        self._queue.put(frame)
+        if self._finished:
+            raise ValueError(f"{self.path}: frames sent after finish()")
+        for chunk in chunks:
+            self._queue.put(chunk)
 
-    def close(self) -> None:
-        """Wait for every queued frame, then let ffmpeg finish the file."""
-        self._queue.put(None)
+    def finish(self) -> EncoderPipe:
+        """No more frames: the file is completed in the background. Returns ``self`` (call :meth:`wait`)."""
+        if not self._finished:
+            self._finished = True
+            self._queue.put(None)
+        return self
+
+    def wait(self) -> Path:
+        """Block until the MP4 is in place and return its path; re-raises the encoder's error."""
+        self.finish()
         self._thread.join()
-        self._ffmpeg.close()
         if self._error is not None:
             raise self._error
+        return self.path
+
+    def close(self) -> Path:
+        """:meth:`finish`, then :meth:`wait`."""
+        return self.finish().wait()
+
+    def discard(self) -> None:
+        """Stop encoding and remove the unfinished file; never raises.
+
+        Called before :meth:`finish`, no MP4 appears; after it, one that is already complete stays.
+        """
+        self._abandon = True
+        self.finish()
+        self._thread.join()
+
+    # ------------------------------------------------------------------ encoder thread
+    def _run(self) -> None:
+        try:
+            self._encode()
+        finally:
+            if self._log is not None:
+                self._log.close()
+
+    def _encode(self) -> None:
+        proc: subprocess.Popen | None = None
+        try:
+            proc = self._spawn()
+        except BaseException as err:  # noqa: BLE001  (re-raised in the caller's thread)
+            self._error = err
+        # Keep draining after a failure, so the caller never blocks on a full queue.
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None and not self._abandon:
+                try:
+                    proc.stdin.write(chunk)
+                except BaseException as err:  # noqa: BLE001
+                    self._error = self._ffmpeg_error(proc, err)
+        if self._error is None and not self._abandon:
+            try:
+                self._complete(proc)
+                return
+            except BaseException as err:  # noqa: BLE001
+                self._error = err
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        self._tmp.unlink(missing_ok=True)
+
+    def _spawn(self) -> subprocess.Popen:
+        self._log = tempfile.TemporaryFile()  # not a pipe: a chatty ffmpeg must never block on it
+        proc = subprocess.Popen(self._cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log)
+        try:
+            # The episode is the critical path; ffmpeg catches up whenever a core is free.
+            os.setpriority(os.PRIO_PROCESS, proc.pid, ENCODER_NICENESS)
+        except (AttributeError, OSError):
+            pass
+        return proc
+
+    def _complete(self, proc: subprocess.Popen) -> None:
+        proc.stdin.close()
+        if proc.wait() != 0:
+            raise self._ffmpeg_error(proc, None)
+        os.chmod(self._tmp, 0o644)
+        os.replace(self._tmp, self.path)
+
+    def _ffmpeg_error(self, proc: subprocess.Popen, cause: BaseException | None) -> RuntimeError:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        self._log.seek(0)
+        log = self._log.read().decode(errors="replace").strip().splitlines()
+        detail = log[-1] if log else (str(cause) if cause else f"exit status {proc.returncode}")
+        return RuntimeError(f"ffmpeg could not write {self.path}: {detail}")
+
+
+def ffmpeg_command(path: Path, size: tuple[int, int], fps: int) -> list[str]:
+    """Raw RGB frames on stdin -> browser-playable MP4 (H.264, yuv420p), x264's fastest preset on one thread."""
+    import imageio_ffmpeg
+
+    width, height = size
+    # yuv420p needs even sides: pad odd ones with a black row or column rather than fail.
+    pad = ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"] if width % 2 or height % 2 else []
+    return [
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        "-y",
+        "-loglevel", "error",
+        "-f", "rawvideo",
+        "-pix_fmt", "rgb24",
+        "-s", f"{width}x{height}",
+        "-r", str(fps),
+        "-i", "-",
+        "-an",
+        *pad,
+        "-c:v", "libx264",
+        "-preset", "ultrafast",
+        "-crf", "25",
+        "-threads", "1",
+        "-pix_fmt", "yuv420p",
+        "-movflags", "+faststart",
+        "-f", "mp4",
+        str(path),
+    ]  # fmt: skip
 
 
 class VideoRecorder:
     """Records one episode to ``path``; call ``start`` after reset, ``on_step`` after each step, then ``save``.
 
-    Frames stream as raw bytes to the encoder (a separate ffmpeg process, x264's fastest
-    preset) while the episode runs; the road is blitted from a cached backdrop
+    Frames stream as raw bytes to the encoder (:class:`EncoderPipe`: an ffmpeg process, x264's
+    fastest preset) while the episode runs; the road is blitted from a cached backdrop
     (:mod:`agents.rendering`) and the HUD band is drawn once per decision.
 
     :param env: an env made with ``render_mode="rgb_array"``
@@ -142,8 +251,7 @@ class VideoRecorder:
         self.n_frames = 0
         self._pending: list[bytes] = []
         self._obs: Any = None
-        self._writer: Any = None
-        self._tmp: Path | None = None
+        self._writer: EncoderPipe | None = None
 
     # highway-env calls this for every intermediate simulation frame.
     def _capture_frame(self) -> None:
@@ -155,7 +263,7 @@ class VideoRecorder:
         self.renderer = FrameRenderer(self.base)
         self._pending, self._obs = [], obs
         width, height = self.renderer.size
-        self._open(width, height + HUD_HEIGHT)
+        self._writer = EncoderPipe(self.path, (width, height + HUD_HEIGHT), self.fps)
         self._write([self.renderer.render()], ["start"], None)
 
     def on_step(self, obs: Any, action: Any, reward: float, info: dict) -> None:
@@ -185,35 +293,22 @@ class VideoRecorder:
         for scene in scenes:
             if alert:  # the verdict comes after the step, so the border goes onto finished frames
                 scene = red_border(scene, width, height)
-            self._writer.send(scene + band)
+            self._writer.send(scene, band)
             self.n_frames += 1
 
-    def _open(self, width: int, height: int) -> None:
-        import tempfile
-
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        os.close(fd)
-        self._tmp = Path(tmp)
-        self._writer = EncoderPipe(self._tmp, (width, height), self.fps)
-
     def save(self) -> Path:
-        """Finish encoding and move the MP4 into place (H.264, yuv420p: plays in browsers)."""
-        if self._writer is None or self._tmp is None:
+        """Finish encoding and move the MP4 into place (H.264, yuv420p: plays in browsers); blocks."""
+        return self.save_in_background().wait()
+
+    def save_in_background(self) -> EncoderPipe:
+        """Like :meth:`save`, but return at once; the MP4 is in place after the returned pipe's ``wait()``."""
+        if self._writer is None:
             raise ValueError("no frames recorded")
-        self._writer.close()
-        os.chmod(self._tmp, 0o644)
-        os.replace(self._tmp, self.path)
-        self._writer, self._tmp = None, None
-        return self.path
+        writer, self._writer = self._writer, None
+        return writer.finish()
 
     def discard(self) -> None:
         """Drop an unfinished recording (nothing half-written stays behind)."""
         if self._writer is not None:
-            try:
-                self._writer.close()
-            except Exception:  # noqa: BLE001  (already failing: the caller's error is the one to report)
-                pass
-        if self._tmp is not None:
-            self._tmp.unlink(missing_ok=True)
-        self._writer, self._tmp = None, None
+            self._writer.discard()
+        self._writer = None

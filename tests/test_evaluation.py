@@ -146,6 +146,52 @@ def test_video_decodes_with_every_simulation_frame(smoke_run: Path, tmp_path: Pa
     assert inset.std() > 5, "the camera inset must show the CNN's frames"
 
 
+def gradient_frames(n: int, width: int, height: int) -> list[np.ndarray]:
+    ramp = np.linspace(0, 255, width, dtype=np.uint8)
+    return [np.broadcast_to(np.roll(ramp, 3 * i)[None, :, None], (height, width, 3)).copy() for i in range(n)]
+
+
+@pytest.mark.parametrize("size", [(64, 32), (33, 17)])  # odd sides are padded for yuv420p
+def test_encoder_writes_in_the_background_and_splits_frames_freely(size: tuple[int, int], tmp_path: Path) -> None:
+    from agents.video import EncoderPipe
+
+    width, height = size
+    frames = gradient_frames(7, width, height)
+    encoder = EncoderPipe(tmp_path / "clip.mp4", size, fps=5)
+    for frame in frames:
+        top, bottom = frame[: height // 2].tobytes(), frame[height // 2 :].tobytes()
+        encoder.send(top, bottom)  # as the recorder sends the scene, then the HUD band
+    pending = encoder.finish()
+    with pytest.raises(ValueError, match="after finish"):
+        encoder.send(frames[0].tobytes())
+    assert pending.wait() == tmp_path / "clip.mp4"
+    meta, decoded = read_video(tmp_path / "clip.mp4")
+    assert meta["codec"] == "h264" and len(decoded) == len(frames)
+    assert decoded[0].shape[:2] == (height + height % 2, width + width % 2)
+    assert np.abs(decoded[3][:height, :width].astype(int) - frames[3]).mean() < 8
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
+
+
+def test_encoder_discard_and_failure_leave_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from agents import video
+
+    encoder = video.EncoderPipe(tmp_path / "dropped.mp4", (32, 16), fps=5)
+    encoder.send(bytes(32 * 16 * 3))
+    encoder.discard()
+    assert list(tmp_path.iterdir()) == []
+
+    script = "import sys; sys.stdin.buffer.read(); sys.stderr.write('no encoder here'); sys.exit(1)"
+    failing = [sys.executable, "-c", script]
+    monkeypatch.setattr(video, "ffmpeg_command", lambda *args: failing)
+    encoder = video.EncoderPipe(tmp_path / "failed.mp4", (32, 16), fps=5)
+    encoder.send(bytes(32 * 16 * 3))
+    with pytest.raises(RuntimeError, match=r"failed\.mp4: no encoder here"):
+        encoder.close()
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize(("env_id", "fast"), [("highway-fast-v0", True), ("highway-v0", True), ("merge-v1", False)])
 def test_fast_frames_match_highway_env_drawing(env_id: str, fast: bool) -> None:
     from highway_env.vehicle.graphics import VehicleGraphics
