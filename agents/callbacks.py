@@ -17,9 +17,9 @@ CHECKPOINT_GLOB = "ckpt_*.zip"
 
 
 class DrivingStats(BaseCallback):
-    """Tracks crash rate and speed of training episodes; logs them to TensorBoard.
+    """Tracks crash rate, speed and safety-monitor overrides of training episodes; logs them to TensorBoard.
 
-    :param window: number of recent episodes (and of recent steps x 100 for speed) averaged
+    :param window: number of recent episodes (and of recent steps x 100 for speed and overrides) averaged
     """
 
     def __init__(self, window: int = 50) -> None:
@@ -27,11 +27,14 @@ class DrivingStats(BaseCallback):
         self.crashes: deque[float] = deque(maxlen=window)
         self.returns: deque[float] = deque(maxlen=window)
         self.speeds: deque[float] = deque(maxlen=window * 100)
+        self.overrides: deque[float] = deque(maxlen=window * 100)
 
     def _on_step(self) -> bool:
         for info in self.locals["infos"]:
             if "speed" in info:
                 self.speeds.append(float(info["speed"]))
+            if "safety" in info:  # only envs that run the monitor
+                self.overrides.append(float(info["safety"]["overridden"]))
             episode = info.get("episode")
             if episode is not None:
                 self.crashes.append(float(episode.get("crashed", False)))
@@ -43,6 +46,8 @@ class DrivingStats(BaseCallback):
             self.logger.record("rollout/crash_rate", self.crash_rate)
         if self.speeds:
             self.logger.record("rollout/mean_speed", self.mean_speed)
+        if self.overrides:
+            self.logger.record("rollout/intervention_rate", self.intervention_rate)
 
     @property
     def crash_rate(self) -> float:
@@ -51,6 +56,11 @@ class DrivingStats(BaseCallback):
     @property
     def mean_speed(self) -> float:
         return float(np.mean(self.speeds)) if self.speeds else float("nan")
+
+    @property
+    def intervention_rate(self) -> float:
+        """Share of recent steps (of monitored envs) on which the safety monitor overrode the agent."""
+        return float(np.mean(self.overrides)) if self.overrides else float("nan")
 
     @property
     def mean_return(self) -> float:

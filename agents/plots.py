@@ -13,6 +13,7 @@ CURVES = {
     "rollout/ep_rew_mean": "episode return",
     "rollout/crash_rate": "crash rate",
     "rollout/mean_speed": "mean speed [m/s]",
+    "rollout/intervention_rate": "monitor overrides (share of steps)",
 }
 
 
@@ -42,7 +43,7 @@ def read_scalars(tb_dir: str | Path, tags: list[str]) -> dict[str, tuple[np.ndar
 
 
 def plot_learning_curves(run_dirs: dict[str, Path], path: str | Path) -> Path:
-    """Return, crash rate and speed vs env steps, one line per run (label -> run dir)."""
+    """Return, crash rate, speed and overrides vs env steps, one line per run (label -> run dir)."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(CURVES), figsize=(4.2 * len(CURVES), 3.2))
     for label, run_dir in run_dirs.items():

@@ -15,6 +15,7 @@ import yaml
 
 from agents.callbacks import latest_checkpoint
 from agents.config import load_train_config
+from agents.plots import read_scalars
 from agents.ppo import load_ppo
 from agents.schema import ConfigError
 from agents.training import train
@@ -29,6 +30,9 @@ def test_smoke_run_writes_every_output(tmp_path: Path) -> None:
         assert (run / name).is_file(), name
     assert latest_checkpoint(run / "checkpoints") is not None
     assert list((run / "tb").rglob("events.out.tfevents.*"))
+    curves = read_scalars(run / "tb", ["rollout/mean_speed", "rollout/intervention_rate"])
+    assert curves["rollout/mean_speed"][1].min() > 0
+    assert 0.0 <= curves["rollout/intervention_rate"][1].min() <= curves["rollout/intervention_rate"][1].max() <= 1.0
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert list(saved) == ["env", "reward", "safety", "faults", "agent", "perception", "imitation", "run", "eval"]
     assert saved["reward"]["collision"] == -5.0 and saved["run"]["name"] == "smoke"
