@@ -3,7 +3,8 @@
 It chooses highway-env meta-actions the way a careful human might: take the lane that
 lets it travel farthest over the next few seconds, drive at the top target speed while
 the lane ahead has room for it, and slow down early enough that it never needs hard
-braking. Every action it proposes first passes the safety monitor's own decision checks
+braking, nor comes closer than the safety monitor's RSS distance within the next second.
+Every action it proposes first passes the safety monitor's own decision checks
 (:class:`envs.safety_monitor.ActionChecker`), so the monitor has little left to override.
 
 It reads the simulator state, never the camera: it is a reference (the ``rules`` baseline)
@@ -18,7 +19,17 @@ from typing import Any
 import gymnasium as gym
 
 from envs.config import SafetyConfig
-from envs.safety_monitor import FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER, ActionChecker, Neighbour, lane_neighbours
+from envs.safety_monitor import (
+    FASTER,
+    IDLE,
+    LANE_LEFT,
+    LANE_RIGHT,
+    SLOWER,
+    ActionChecker,
+    Neighbour,
+    lane_neighbours,
+    safe_longitudinal_distance,
+)
 
 
 @dataclass(frozen=True)
@@ -29,20 +40,24 @@ class DriverParams:
     """The speed [m/s] it plans for: highway-env's highest target speed."""
     horizon: float = 5.0
     """Lanes are compared by the distance [m] they allow in this many seconds."""
-    headway: float = 0.5
+    headway: float = 0.3
     """Time gap [s] it keeps to the vehicle ahead."""
-    planning_braking: float = 2.0
-    """Deceleration [m/s^2] it plans with; well below the emergency brake's trigger."""
+    planning_braking: float = 3.0
+    """Deceleration [m/s^2] it plans with: the emergency brake's trigger, far below its 8."""
     standstill_gap: float = 2.0
     """Extra distance [m] kept to the vehicle ahead."""
-    lane_change_gain: float = 5.0
+    lane_change_gain: float = 2.0
     """A lane change must gain at least this distance [m] over the horizon."""
+    rss_lookahead: float = 1.0
+    """Seconds [s] of closing in it anticipates: it slows down (and will not speed up) when the
+    gap ahead, shrunk by that much closing, would fall short of the monitor's RSS distance,
+    which is where the monitor's proper-response braking would step in. 0 = no anticipation."""
 
     def __post_init__(self) -> None:
         for name in ("top_speed", "horizon", "planning_braking"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
-        for name in ("headway", "standstill_gap", "lane_change_gain"):
+        for name in ("headway", "standstill_gap", "lane_change_gain", "rss_lookahead"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
 
@@ -73,6 +88,14 @@ class OvertakingDriver:
         closing = max(0.0, speed - front.speed)
         return front.gap - p.standstill_gap - p.headway * speed - closing**2 / (2 * p.planning_braking)
 
+    def rss_short(self, front: Neighbour | None, speed: float) -> bool:
+        """Whether, within ``rss_lookahead`` of closing in at ``speed``, the gap to ``front`` falls below RSS's."""
+        if front is None:
+            return False
+        closing = max(0.0, speed - front.speed)
+        gap = front.gap - closing * self.params.rss_lookahead
+        return gap < safe_longitudinal_distance(speed, front.speed, self.checker.rss)
+
     def act(self, env: Any) -> int:
         """The meta-action for the ego of the (unwrapped) highway-env ``env``."""
         ego = env.vehicle
@@ -82,9 +105,11 @@ class OvertakingDriver:
             change = self._lane_change(ego, lane, self.reach(front))
             if change is not None:
                 return change
-        if self.room(front, self.params.top_speed) > 0 and self.checker.check(ego, FASTER) is None:
-            return FASTER
-        if self.room(front, float(ego.speed)) < 0:
+        faster = self.checker.target_speed(ego, FASTER)
+        if self.room(front, self.params.top_speed) > 0 and not self.rss_short(front, faster):
+            if self.checker.check(ego, FASTER) is None:
+                return FASTER
+        if self.room(front, float(ego.speed)) < 0 or self.rss_short(front, float(ego.speed)):
             return SLOWER
         return IDLE if self.checker.check(ego, IDLE) is None else SLOWER
 

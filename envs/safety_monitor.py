@@ -106,7 +106,8 @@ class ActionChecker:
         self.rss_follower = RSSParams(cfg.response_time, cfg.accel_max, cfg.brake_max, cfg.brake_max)
 
     @staticmethod
-    def _target_speed(ego: Any, action: int) -> float:
+    def target_speed(ego: Any, action: int) -> float:
+        """The target speed [m/s] ``action`` would set for ``ego`` (its speed if it has no target speeds)."""
         speeds = getattr(ego, "target_speeds", None)
         if speeds is None:
             return float(ego.speed)
@@ -144,11 +145,11 @@ class ActionChecker:
             if not 0 <= new_id < len(ego.road.network.graph[origin][dest]):
                 return "no_lane"
             new_lane = (origin, dest, new_id)
-            speed = max(float(ego.speed), self._target_speed(ego, action))
+            speed = max(float(ego.speed), self.target_speed(ego, action))
             return self.front_problem(ego, new_lane, speed) or self.rear_problem(ego, new_lane)
         if action == SLOWER:
             return None  # slowing down is the mitigation; the emergency brake covers the rest
-        speed = max(float(ego.speed), self._target_speed(ego, action))
+        speed = max(float(ego.speed), self.target_speed(ego, action))
         problem = self.front_problem(ego, lane, speed)
         if problem is None and action == FASTER and self.cfg.cut_in_ttc > 0:
             problem = self._cut_in_risk(ego, lane, speed)
@@ -175,7 +176,7 @@ class ActionChecker:
         if proposed != IDLE and self.check(ego, IDLE) is None:
             return IDLE, reason
         lane = getattr(ego, "target_lane_index", ego.lane_index)
-        if self.front_problem(ego, lane, self._target_speed(ego, SLOWER)) is not None:
+        if self.front_problem(ego, lane, self.target_speed(ego, SLOWER)) is not None:
             for evasive in (LANE_LEFT, LANE_RIGHT):
                 if evasive != proposed and self.check(ego, evasive) is None:
                     return evasive, reason

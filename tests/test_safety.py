@@ -123,9 +123,10 @@ def test_cut_in_risk_reason_only_when_enabled() -> None:
     [
         ([], FASTER),  # empty road
         ([(1, 160.0, 29.0)], FASTER),  # plenty of room behind a fast car
-        ([(1, 125.0, 20.0), (0, 125.0, 20.0), (2, 125.0, 20.0)], SLOWER),  # walled in, closing
+        ([(1, 125.0, 20.0), (0, 125.0, 20.0), (2, 125.0, 20.0)], IDLE),  # walled in, closing, room for 1 s
+        ([(1, 120.5, 20.0), (0, 120.5, 20.0), (2, 120.5, 20.0)], SLOWER),  # ... within RSS distance in 1 s
         ([(1, 125.0, 20.0), (2, 125.0, 20.0)], LANE_LEFT),  # the left lane is free
-        ([(1, 125.0, 20.0), (2, 125.0, 20.0), (0, 95.0, 28.0)], SLOWER),  # ... but a fast car comes up behind
+        ([(1, 125.0, 20.0), (2, 125.0, 20.0), (0, 95.0, 28.0)], IDLE),  # ... but a fast car comes up behind
     ],
 )
 def test_overtaking_driver(others, expected) -> None:
@@ -135,6 +136,16 @@ def test_overtaking_driver(others, expected) -> None:
     assert OvertakingDriver().act(env.unwrapped) == expected
 
 
+def test_overtaking_driver_anticipates_the_rss_distance() -> None:
+    from envs.drivers import DriverParams, OvertakingDriver
+
+    walled_in = [(1, 120.5, 20.0), (0, 120.5, 20.0), (2, 120.5, 20.0)]  # 5 m/s closing, TTC 3.1 s
+    env, monitor = scene(1, 25.0, walled_in)
+    assert monitor.check(IDLE) is None, "the monitor would still let it hold its speed now"
+    assert OvertakingDriver(DriverParams(rss_lookahead=0.0)).act(env.unwrapped) == IDLE
+    assert OvertakingDriver(DriverParams(rss_lookahead=1.0)).act(env.unwrapped) == SLOWER
+
+
 def test_driver_params_validation() -> None:
     from envs.drivers import DriverParams
 
@@ -142,6 +153,8 @@ def test_driver_params_validation() -> None:
         DriverParams(horizon=0)
     with pytest.raises(ValueError, match="headway"):
         DriverParams(headway=-1)
+    with pytest.raises(ValueError, match="rss_lookahead"):
+        DriverParams(rss_lookahead=-0.5)
 
 
 def test_ttc_front_reason() -> None:
