@@ -18,6 +18,7 @@ Frames come out as raw RGB bytes, the encoder's input format.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from functools import lru_cache
 from typing import Any
 
@@ -27,6 +28,8 @@ import pygame
 
 SUBPIXEL_BITS = 4  # cv2 polygon coordinates in 1/16 px: smooth motion without anti-aliasing cost
 OUTLINE = (60, 60, 60)
+BACKDROP_CACHE = 4  # road drawings kept across episodes and renderers (a few MB each)
+_backdrops: OrderedDict[tuple, RoadBackdrop] = OrderedDict()
 
 
 def _straight_lanes(road: Any) -> list[Any] | None:
@@ -125,8 +128,6 @@ class FrameRenderer:
         self.viewer = base.viewer
         self.screen = self.viewer.sim_surface
         self.fast = fast
-        self._backdrop: RoadBackdrop | None = None
-        self._backdrop_key: Any = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -138,11 +139,18 @@ class FrameRenderer:
         lanes = _straight_lanes(road) if self.fast else None
         if lanes is None:
             return None
-        # Every reset builds a new road, usually with the same lanes: reuse the drawing then.
-        key = tuple((tuple(lane.start), tuple(lane.end), lane.width, tuple(lane.line_types)) for lane in lanes)
-        if key != self._backdrop_key:
-            self._backdrop, self._backdrop_key = RoadBackdrop(road, lanes, self.screen), key
-        return self._backdrop
+        # Every reset builds a new road, usually with the same lanes: reuse the drawing then,
+        # also in the next episode's recorder.
+        key = (
+            tuple((tuple(lane.start), tuple(lane.end), lane.width, tuple(lane.line_types)) for lane in lanes),
+            self.screen.get_size(),
+            float(self.screen.scaling),
+        )
+        backdrop = _backdrops.pop(key, None) or RoadBackdrop(road, lanes, self.screen)
+        _backdrops[key] = backdrop
+        while len(_backdrops) > BACKDROP_CACHE:
+            _backdrops.popitem(last=False)
+        return backdrop
 
     def render(self) -> bytes:
         """The current scene as H x W x 3 RGB bytes."""
