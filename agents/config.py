@@ -14,9 +14,10 @@ from typing import Any, Literal
 
 from agents.schema import ConfigError, explain_unknown_key, from_dict, to_dict
 from envs.config import EnvConfig, FaultsConfig, RewardConfig, SafetyConfig
+from envs.drivers import DriverParams
 from perception.config import PerceptionConfig
 
-GROUPS = ("env", "reward", "safety", "faults", "agent", "perception", "imitation", "run", "eval")
+GROUPS = ("env", "reward", "safety", "faults", "agent", "perception", "imitation", "driver", "run", "eval")
 RUN_GROUPS_IN_EVAL = ("env", "reward")
 """Groups an evaluation inherits from the run it loads; the monitor and faults are the evaluation's own."""
 
@@ -182,6 +183,8 @@ class TrainConfig:
     agent: AgentConfig = field(default_factory=AgentConfig)
     perception: PerceptionConfig = field(default_factory=PerceptionConfig)
     imitation: ImitationConfig = field(default_factory=ImitationConfig)
+    driver: DriverParams = field(default_factory=DriverParams)
+    """The rule-based driver that ``imitation`` clones."""
     run: RunConfig = field(default_factory=RunConfig)
     eval: EvalSettings = field(default_factory=EvalSettings)
     resume: bool = False
@@ -293,6 +296,8 @@ class EvalConfig:
     reward: RewardConfig = field(default_factory=RewardConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     faults: FaultsConfig = field(default_factory=FaultsConfig)
+    driver: DriverParams = field(default_factory=DriverParams)
+    """The style of the ``rules`` baseline."""
     run: str | None = None
     """Training run dir with ``model.zip`` and ``config.yaml``."""
     policy: str = "agent"

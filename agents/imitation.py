@@ -193,7 +193,7 @@ def warm_start(model: Any, venv: VecEnv, cfg: ImitationConfig, gamma: float, see
     """Clone the expert into ``model.policy`` (and run the DAgger round); returns a report.
 
     :param model: a fresh SB3 PPO model on ``venv``
-    :param venv: the training envs, built with ``expert_advice=True``
+    :param venv: the training envs, built with an ``expert``
     :param cfg: budgets and optimizer settings
     :param gamma: the discount of the returns the value head learns (PPO's gamma)
     :param log: prints one line per phase

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.drivers import OvertakingDriver
+from envs.drivers import DriverParams, OvertakingDriver
 from envs.scene import hand_ego_to_idm
 
 # highway-env's DiscreteMetaAction indices.
@@ -148,14 +148,14 @@ def _same_backbone(model: Any, classifier: Any) -> bool:
     return mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k].to(mine[k].device)) for k in mine)
 
 
-def make_baseline(name: str, n_actions: int = 5) -> Policy:
-    """A baseline policy by name (see :data:`BASELINES`)."""
+def make_baseline(name: str, n_actions: int = 5, driver: DriverParams | None = None) -> Policy:
+    """A baseline policy by name (see :data:`BASELINES`); ``driver`` is the style of ``rules``."""
     if name == "random":
         return RandomPolicy(n_actions)
     if name == "idm":
         return IDMPolicy()
     if name == "rules":
-        return RulesPolicy()
+        return RulesPolicy(OvertakingDriver(driver))
     constant = {"idle": 1, "faster": 3, "slower": 4}
     if name in constant:
         return ConstantPolicy(name, constant[name])

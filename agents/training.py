@@ -120,7 +120,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         cfg.run.seed,
         safety=cfg.safety,
         faults=cfg.faults,
-        expert_advice=imitate,
+        expert=cfg.driver if imitate else None,
         unmonitored=cfg.agent.unmonitored_envs,
     )
     start = time.monotonic()

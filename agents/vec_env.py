@@ -10,7 +10,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv,
 
 from envs import EnvConfig, RewardConfig, make_env
 from envs.config import FaultsConfig, SafetyConfig
-from envs.drivers import ExpertAdvice, OvertakingDriver
+from envs.drivers import DriverParams, ExpertAdvice, OvertakingDriver
 
 
 def _build(
@@ -19,17 +19,17 @@ def _build(
     safety: SafetyConfig | None,
     faults: FaultsConfig | None,
     in_subprocess: bool,
-    expert_advice: bool = False,
+    expert: DriverParams | None = None,
 ) -> gym.Env:
     if in_subprocess:
         # Ctrl-C reaches the whole process group; the parent alone decides how to stop,
         # so workers must survive it long enough for the final checkpoint.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     env = make_env(env_cfg, reward_cfg, safety=safety, faults=faults)
-    if expert_advice:
+    if expert is not None:
         # The expert proposes only what the monitor would accept (its defaults where there is none).
         checks = safety if safety is not None and safety.enabled else SafetyConfig()
-        env = ExpertAdvice(env, OvertakingDriver(safety=checks))
+        env = ExpertAdvice(env, OvertakingDriver(expert, safety=checks))
     return env
 
 
@@ -40,7 +40,7 @@ def make_vec_env(
     seed: int,
     safety: SafetyConfig | None = None,
     faults: FaultsConfig | None = None,
-    expert_advice: bool = False,
+    expert: DriverParams | None = None,
     unmonitored: int = 0,
 ) -> VecEnv:
     """``n_envs`` copies of the env; env i is seeded with ``seed + i`` at its first reset.
@@ -51,17 +51,15 @@ def make_vec_env(
     :param seed: base seed
     :param safety: the safety monitor during training (``None`` = none)
     :param faults: camera faults during training
-    :param expert_advice: add the rule-based driver's action to every info (``expert_action``), for imitation
+    :param expert: the style of a rule-based driver whose action goes into every info (``expert_action``),
+        for imitation; ``None`` = no advice
     :param unmonitored: how many of the envs (the last ones) run without the monitor
     """
     if not 0 <= unmonitored <= n_envs:
         raise ValueError(f"unmonitored: must be in 0..{n_envs}, got {unmonitored}")
     subprocess = n_envs > 1
     monitors = [safety] * (n_envs - unmonitored) + [None] * unmonitored
-    fns = [
-        functools.partial(_build, env_cfg, reward_cfg, monitor, faults, subprocess, expert_advice)
-        for monitor in monitors
-    ]
+    fns = [functools.partial(_build, env_cfg, reward_cfg, monitor, faults, subprocess, expert) for monitor in monitors]
     venv: VecEnv = SubprocVecEnv(fns) if subprocess else DummyVecEnv(fns)
     venv.seed(seed)
     return VecMonitor(venv, info_keywords=("crashed",))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agents.config import TrainConfig, load_train_config
+from agents.config import TrainConfig, load_eval_config, load_train_config
 from agents.schema import ConfigError
 from tests.conftest import CONFIG_DIR, run_script
 
@@ -70,7 +70,17 @@ def test_safety_and_faults_swap() -> None:
 
 def test_saved_config_has_one_key_per_group() -> None:
     saved = load_train_config(CONFIG_DIR, []).saved()
-    assert list(saved) == ["env", "reward", "safety", "faults", "agent", "perception", "imitation", "run", "eval"]
+    assert list(saved) == [
+        "env", "reward", "safety", "faults", "agent", "perception", "imitation", "driver", "run", "eval"
+    ]  # fmt: skip
+
+
+def test_driver_style_comes_from_its_group() -> None:
+    from envs.drivers import DriverParams
+
+    assert load_train_config(CONFIG_DIR, []).driver == DriverParams()  # the YAML spells out the defaults
+    assert load_train_config(CONFIG_DIR, ["driver.rss_lookahead=0"]).driver.rss_lookahead == 0.0
+    assert load_eval_config(CONFIG_DIR, ["policy=rules", "driver.headway=0.5"]).driver.headway == 0.5
 
 
 @pytest.mark.parametrize(
