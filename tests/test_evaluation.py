@@ -192,6 +192,30 @@ def test_encoder_discard_and_failure_leave_nothing(tmp_path: Path, monkeypatch: 
     assert list(tmp_path.iterdir()) == []
 
 
+def test_play_finishes_earlier_videos_when_an_episode_fails(tmp_path: Path) -> None:
+    from agents.eval_job import play
+
+    class FailsInSecondEpisode:
+        describe = None
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def __call__(self, obs: object) -> int:
+            self.calls += 1
+            if self.calls > 3:  # the first episode is 2 steps long (duration 2 s)
+                raise RuntimeError("policy failed")
+            return 1
+
+    env = make_env(EnvConfig(observation="kinematics", duration=2), RewardConfig(), render_mode="rgb_array")
+    with pytest.raises(RuntimeError, match="policy failed"):
+        play(env, FailsInSecondEpisode(), [1_000_000, 1_000_001], 2, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["episode_1000000.mp4"]
+    meta, frames = read_video(tmp_path / "episode_1000000.mp4")
+    assert len(frames) == 1 + 2 * 5
+    assert_not_blank([f[:150].mean(axis=2) for f in frames[-2:]])
+
+
 @pytest.mark.parametrize(("env_id", "fast"), [("highway-fast-v0", True), ("highway-v0", True), ("merge-v1", False)])
 def test_fast_frames_match_highway_env_drawing(env_id: str, fast: bool) -> None:
     from highway_env.vehicle.graphics import VehicleGraphics
