@@ -169,4 +169,7 @@ def format_metrics(m: dict[str, Any]) -> str:
         ("lane changes", f"{m['lane_changes_per_episode']:.2f} / episode"),
         ("interventions", f"{m['intervention_rate']:.1%} of steps"),
     ]
+    reasons = m.get("interventions_by_reason") or {}
+    if reasons:
+        rows.append(("  by reason", ", ".join(f"{reason} {count}" for reason, count in reasons.items())))
     return "\n".join(f"{k:<14}{v}" for k, v in rows)

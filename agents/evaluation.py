@@ -37,6 +37,8 @@ class EpisodeResult:
     lane_changes: int = 0
     interventions: int = 0
     """Steps on which the safety monitor overrode the policy."""
+    intervention_reasons: dict[str, int] = field(default_factory=dict)
+    """Those steps counted by the monitor's reason (``rss_front``, ``emergency_brake``, ...)."""
     min_ttc: float = math.inf
     """Smallest time-to-collision [s] seen after any decision step."""
     reward_terms: dict[str, float] = field(default_factory=dict)
@@ -99,7 +101,11 @@ def run_episode(
         result.speeds.append(float(info["speed"]))
         result.crashed = result.crashed or bool(info.get("crashed", False))
         result.lane_changes += int(info.get("reward_raw", {}).get("lane_change", 0.0))
-        result.interventions += int(bool(info.get("safety", {}).get("overridden", False)))
+        safety = info.get("safety", {})
+        if safety.get("overridden", False):
+            result.interventions += 1
+            reason = str(safety.get("reason") or "unknown")
+            result.intervention_reasons[reason] = result.intervention_reasons.get(reason, 0) + 1
         result.min_ttc = min(result.min_ttc, ego_ttc(base))
         for name, value in info.get("reward_terms", {}).items():
             result.reward_terms[name] = result.reward_terms.get(name, 0.0) + float(value)
@@ -128,6 +134,14 @@ def mean_interval(values: np.ndarray, z: float = 1.96) -> tuple[float, float]:
     return (float(values.mean() - half), float(values.mean() + half))
 
 
+def _reason_totals(results: list[EpisodeResult]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for r in results:
+        for reason, count in r.intervention_reasons.items():
+            totals[reason] = totals.get(reason, 0) + count
+    return dict(sorted(totals.items(), key=lambda item: -item[1]))
+
+
 def summarize(results: list[EpisodeResult]) -> dict[str, Any]:
     """Aggregate metrics; ``mean_speed`` averages every decision step of every episode."""
     if not results:
@@ -150,6 +164,7 @@ def summarize(results: list[EpisodeResult]) -> dict[str, Any]:
         "mean_length": steps / len(results),
         "lane_changes_per_episode": float(np.mean([r.lane_changes for r in results])),
         "intervention_rate": sum(r.interventions for r in results) / steps if steps else 0.0,
+        "interventions_by_reason": _reason_totals(results),
         "min_ttc": min(ttcs) if ttcs else None,
         "reward_terms": {name: float(np.mean([r.reward_terms.get(name, 0.0) for r in results])) for name in terms},
         "seeds": [r.seed for r in results],

@@ -18,7 +18,8 @@ from tests.conftest import CONFIG_DIR, assert_not_blank, run_script
 
 METRIC_KEYS = {
     "episodes", "mean_return", "std_return", "mean_return_ci95", "collision_rate", "collision_rate_ci95",
-    "mean_speed", "mean_distance", "lane_changes_per_episode", "intervention_rate", "reward_terms", "per_episode",
+    "mean_speed", "mean_distance", "lane_changes_per_episode", "intervention_rate", "interventions_by_reason",
+    "reward_terms", "per_episode",
 }  # fmt: skip
 EPISODE_KEYS = {"seed", "return", "crashed", "mean_speed", "interventions", "min_ttc"}
 KINEMATICS = EnvConfig(observation="kinematics")

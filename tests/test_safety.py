@@ -249,13 +249,19 @@ def test_safety_off_installs_nothing() -> None:
 
 
 def test_random_driver_is_kept_safe() -> None:
-    from agents.evaluation import run_episode
+    from agents.evaluation import run_episode, summarize
     from agents.policies import RandomPolicy
 
     env = make_env(EnvConfig(observation="kinematics", vehicles_density=1.5), RewardConfig(), safety=SafetyConfig())
     results = [run_episode(env, RandomPolicy(5), 2_000_000 + i) for i in range(5)]
     assert not any(r.crashed for r in results)
     assert all(r.interventions > 0 for r in results)
+    assert all(sum(r.intervention_reasons.values()) == r.interventions for r in results)
+    totals = summarize(results)["interventions_by_reason"]
+    assert sum(totals.values()) == sum(r.interventions for r in results)
+    decision = {"no_lane", "rss_front", "ttc_front", "rss_rear", "ttc_rear", "imposed_braking", "cut_in_risk"}
+    assert set(totals) <= decision | {"emergency_brake", "lane_change_aborted", "evasive_steer"}
+    assert list(totals.values()) == sorted(totals.values(), reverse=True)
 
 
 # ---------------------------------------------------------------- faults
