@@ -8,6 +8,7 @@ Frames are encoded to H.264 (browser-playable) with the ffmpeg that imageio-ffmp
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import subprocess
@@ -165,9 +166,12 @@ class EncoderPipe:
                 return
             except BaseException as err:  # noqa: BLE001
                 self._error = err
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if proc is not None:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            with contextlib.suppress(OSError):  # the pipe's other end is gone
+                proc.stdin.close()
         self._tmp.unlink(missing_ok=True)
 
     def _spawn(self) -> subprocess.Popen:
