@@ -119,16 +119,12 @@ class EncoderPipe:
         return self
 
     def wait(self) -> Path:
-        """Block until the MP4 is in place and return its path; re-raises the encoder's error."""
+        """Finish if not yet done, block until the MP4 is in place, return its path; re-raises its error."""
         self.finish()
         self._thread.join()
         if self._error is not None:
             raise self._error
         return self.path
-
-    def close(self) -> Path:
-        """:meth:`finish`, then :meth:`wait`."""
-        return self.finish().wait()
 
     def discard(self) -> None:
         """Stop encoding and remove the unfinished file; never raises.

@@ -189,7 +189,7 @@ def test_encoder_discard_and_failure_leave_nothing(tmp_path: Path, monkeypatch: 
     encoder = video.EncoderPipe(tmp_path / "failed.mp4", (32, 16), fps=5)
     encoder.send(bytes(32 * 16 * 3))
     with pytest.raises(RuntimeError, match=r"failed\.mp4: no encoder here"):
-        encoder.close()
+        encoder.wait()
     assert list(tmp_path.iterdir()) == []
 
 
