@@ -75,11 +75,12 @@ def required_braking(gap: float, v_ego: float, front: Neighbour) -> float:
 
     The front vehicle keeps braking at its current deceleration until it stops
     (or holds its speed if it is not braking). Conservative: the maximum of the
-    relative-motion and stop-distance conditions.
+    relative-motion and stop-distance conditions. With no gap left, only a front vehicle
+    that is pulling away and not braking needs none.
     """
-    if gap <= 0:
-        return math.inf
     a_front = max(-front.accel, 0.0)
+    if gap <= 0:
+        return 0.0 if front.speed > v_ego and a_front == 0 else math.inf
     need = 0.0
     if v_ego > front.speed:
         need = a_front + (v_ego - front.speed) ** 2 / (2 * gap)
@@ -304,13 +305,19 @@ class SafetyMonitor(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if target is None or target == ego.lane_index:
             return
         front, rear = lane_neighbours(ego.road, ego, target)
-        blocked = front is not None and (
-            front.gap < self.cfg.standstill_gap
-            or required_braking(front.gap - self.cfg.standstill_gap, float(ego.speed), front) > self.cfg.aeb_trigger
+        # A slower car alongside and just behind is falling back: its gap opens, so only a
+        # follower at least as fast as the ego can cut the manoeuvre off.
+        blocked = (
+            front is not None
+            and required_braking(front.gap - self.cfg.standstill_gap, float(ego.speed), front) > self.cfg.aeb_trigger
         )
-        cut_off = rear is not None and (
-            rear.gap < self.cfg.standstill_gap
-            or (rear.speed > ego.speed and (rear.speed - ego.speed) ** 2 / (2 * rear.gap) > self.cfg.emergency_braking)
+        cut_off = (
+            rear is not None
+            and rear.speed >= ego.speed
+            and (
+                rear.gap < self.cfg.standstill_gap
+                or (rear.speed - ego.speed) ** 2 / (2 * rear.gap) > self.cfg.emergency_braking
+            )
         )
         if blocked or cut_off:
             ego.target_lane_index = ego.lane_index
