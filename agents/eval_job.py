@@ -172,4 +172,8 @@ def format_metrics(m: dict[str, Any]) -> str:
     reasons = m.get("interventions_by_reason") or {}
     if reasons:
         rows.append(("  by reason", ", ".join(f"{reason} {count}" for reason, count in reasons.items())))
+    if m.get("boxed_in_share") is not None:
+        parts = (("speed_boxed_in", "there"), ("speed_free", "elsewhere"))
+        split = ", ".join(f"{m[key]:.2f} m/s {label}" for key, label in parts if m[key] is not None)
+        rows.append(("boxed in", f"{m['boxed_in_share']:.1%} of steps ({split})"))
     return "\n".join(f"{k:<14}{v}" for k, v in rows)

@@ -14,7 +14,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.scene import ego_ttc
+from envs.scene import boxed_in, ego_ttc
 
 EVAL_SEED_BASE = 1_000_000
 """Evaluation seeds start here; training seeds are validated to stay below."""
@@ -32,6 +32,8 @@ class EpisodeResult:
     crashed: bool = False
     speeds: list[float] = field(default_factory=list)
     """Ego speed [m/s] after every decision step."""
+    boxed_in: list[bool] = field(default_factory=list)
+    """After every decision step: whether traffic ahead blocked its lane and the adjacent ones (envs.scene)."""
     distance: float = 0.0
     """Distance travelled along the road [m]."""
     lane_changes: int = 0
@@ -99,6 +101,7 @@ def run_episode(
         done = terminated or truncated
         result.episode_return += float(reward)
         result.speeds.append(float(info["speed"]))
+        result.boxed_in.append(boxed_in(base))
         result.crashed = result.crashed or bool(info.get("crashed", False))
         result.lane_changes += int(info.get("reward_raw", {}).get("lane_change", 0.0))
         safety = info.get("safety", {})
@@ -142,6 +145,19 @@ def _reason_totals(results: list[EpisodeResult]) -> dict[str, int]:
     return dict(sorted(totals.items(), key=lambda item: -item[1]))
 
 
+def _traffic_split(results: list[EpisodeResult]) -> dict[str, float | None]:
+    """Share of steps boxed in by traffic, and the mean speed on those steps and on the others."""
+    speeds = np.concatenate([r.speeds for r in results])
+    boxed = np.concatenate([r.boxed_in for r in results]).astype(bool)
+    if boxed.size != speeds.size or not speeds.size:
+        return {"boxed_in_share": None, "speed_boxed_in": None, "speed_free": None}
+    return {
+        "boxed_in_share": float(boxed.mean()),
+        "speed_boxed_in": float(speeds[boxed].mean()) if boxed.any() else None,
+        "speed_free": float(speeds[~boxed].mean()) if (~boxed).any() else None,
+    }
+
+
 def summarize(results: list[EpisodeResult]) -> dict[str, Any]:
     """Aggregate metrics; ``mean_speed`` averages every decision step of every episode."""
     if not results:
@@ -165,6 +181,7 @@ def summarize(results: list[EpisodeResult]) -> dict[str, Any]:
         "lane_changes_per_episode": float(np.mean([r.lane_changes for r in results])),
         "intervention_rate": sum(r.interventions for r in results) / steps if steps else 0.0,
         "interventions_by_reason": _reason_totals(results),
+        **_traffic_split(results),
         "min_ttc": min(ttcs) if ttcs else None,
         "reward_terms": {name: float(np.mean([r.reward_terms.get(name, 0.0) for r in results])) for name in terms},
         "seeds": [r.seed for r in results],

@@ -7,6 +7,9 @@ from typing import Any
 
 from envs.safety import time_to_collision
 
+BOXED_IN_RANGE = 60.0
+"""A lane with a vehicle ahead closer than this [m] (two seconds at 30 m/s) is blocked."""
+
 
 def longitudinal(lane: Any, vehicle: Any) -> float:
     """Position of ``vehicle`` along ``lane`` [m]."""
@@ -42,6 +45,24 @@ def ego_ttc(env: Any) -> float:
     if target is not None and target != ego.lane_index:
         ttc = min(ttc, front_ttc(env, target))
     return ttc
+
+
+def boxed_in(env: Any, reach: float = BOXED_IN_RANGE) -> bool:
+    """Whether traffic caps the ego's speed: its lane and each adjacent lane have a vehicle ahead within ``reach`` [m].
+
+    A boxed-in ego can go no faster than the cars ahead, whatever it decides; evaluations
+    report the share of such steps to tell a timid policy from dense traffic.
+    """
+    ego = env.vehicle
+    origin, dest, lane_id = ego.lane_index
+    for side_id in (lane_id - 1, lane_id, lane_id + 1):
+        if not 0 <= side_id < len(env.road.network.graph[origin][dest]):
+            continue
+        lane_index = (origin, dest, side_id)
+        front, _ = neighbours(env, lane_index)
+        if front is None or gap_between(env.road.network.get_lane(lane_index), ego, front) > reach:
+            return False
+    return True
 
 
 def hand_ego_to_idm(env: Any) -> Any:

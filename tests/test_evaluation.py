@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from agents.config import EvalConfig, load_eval_config
-from agents.eval_job import run_evaluation
+from agents.eval_job import format_metrics, run_evaluation
 from agents.evaluation import EpisodeResult, run_episode, summarize, wilson_interval
 from agents.policies import BASELINES, make_baseline
 from envs import EnvConfig, RewardConfig, make_env
@@ -121,6 +121,18 @@ def test_summarize_pools_speed_over_steps() -> None:
     assert m["mean_speed"] == pytest.approx(17.5)  # per step, not per episode (15)
     assert m["collision_rate"] == 0.5 and m["mean_return"] == 3.0
     assert math.isclose(m["mean_length"], 2.0)
+    assert m["boxed_in_share"] is None  # these results carry no traffic flags
+
+
+def test_summarize_splits_speed_by_traffic() -> None:
+    results = [
+        EpisodeResult(seed=1, speeds=[20.0, 30.0], boxed_in=[True, False]),
+        EpisodeResult(seed=2, speeds=[22.0, 28.0], boxed_in=[True, False]),
+    ]
+    m = summarize(results)
+    assert m["boxed_in_share"] == 0.5
+    assert m["speed_boxed_in"] == pytest.approx(21.0) and m["speed_free"] == pytest.approx(29.0)
+    assert "50.0% of steps (21.00 m/s there, 29.00 m/s elsewhere)" in format_metrics(m)
 
 
 def read_video(path: Path) -> tuple[dict, list[np.ndarray]]:

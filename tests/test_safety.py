@@ -18,6 +18,7 @@ from envs.faults import CameraFaults
 from envs.safety import RSSParams, safe_longitudinal_distance, time_to_collision
 from envs.safety_monitor import FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER, Neighbour, SafetyMonitor, required_braking
 from envs.scenarios import ScenarioParams, braking_avoidable, suite_cells
+from envs.scene import boxed_in
 from tests.conftest import assert_not_blank
 
 KINEMATICS = EnvConfig(observation="kinematics")
@@ -233,6 +234,21 @@ def test_lane_change_abort(other: tuple[int, float, float], aborted: bool) -> No
     monitor._abort_unsafe_lane_change(ego)
     assert (ego.target_lane_index == ego.lane_index) is aborted
     assert monitor._aborts == int(aborted)
+
+
+@pytest.mark.parametrize(
+    ("ego_lane", "others", "expected"),
+    [
+        (1, [(0, 150.0, 20.0), (1, 150.0, 20.0), (2, 150.0, 20.0)], True),  # a car 45 m ahead in every lane
+        (1, [(0, 150.0, 20.0), (1, 150.0, 20.0)], False),  # the right lane is open
+        (1, [(0, 150.0, 20.0), (1, 150.0, 20.0), (2, 170.0, 20.0)], False),  # 65 m to the right lane's car
+        (0, [(0, 130.0, 20.0), (1, 140.0, 20.0), (2, 105.0, 20.0)], True),  # two lanes away does not count
+        (1, [(1, 80.0, 20.0), (0, 150.0, 20.0), (2, 150.0, 20.0)], False),  # cars behind do not box it in
+    ],
+)
+def test_boxed_in(ego_lane: int, others: list, expected: bool) -> None:
+    env, _ = scene(ego_lane, 25.0, others)
+    assert boxed_in(env.unwrapped) is expected
 
 
 # ---------------------------------------------------------------- wrapper contract
