@@ -75,12 +75,12 @@ def required_braking(gap: float, v_ego: float, front: Neighbour) -> float:
 
     The front vehicle keeps braking at its current deceleration until it stops
     (or holds its speed if it is not braking). Conservative: the maximum of the
-    relative-motion and stop-distance conditions. With no gap left, only a front vehicle
-    that is pulling away and not braking needs none.
+    relative-motion and stop-distance conditions. No gap left needs infinite braking, even
+    behind a car pulling away: it may brake at any moment.
     """
-    a_front = max(-front.accel, 0.0)
     if gap <= 0:
-        return 0.0 if front.speed > v_ego and a_front == 0 else math.inf
+        return math.inf
+    a_front = max(-front.accel, 0.0)
     need = 0.0
     if v_ego > front.speed:
         need = a_front + (v_ego - front.speed) ** 2 / (2 * gap)
