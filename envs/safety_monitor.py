@@ -305,12 +305,12 @@ class SafetyMonitor(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if target is None or target == ego.lane_index:
             return
         front, rear = lane_neighbours(ego.road, ego, target)
-        # A slower car alongside and just behind is falling back: its gap opens, so only a
-        # follower at least as fast as the ego can cut the manoeuvre off.
         blocked = (
             front is not None
             and required_braking(front.gap - self.cfg.standstill_gap, float(ego.speed), front) > self.cfg.aeb_trigger
         )
+        # A slower car alongside and just behind is falling back: its gap opens, so only a
+        # follower at least as fast as the ego can cut the manoeuvre off.
         cut_off = (
             rear is not None
             and rear.speed >= ego.speed
