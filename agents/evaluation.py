@@ -145,9 +145,11 @@ def _reason_totals(results: list[EpisodeResult]) -> dict[str, int]:
     return dict(sorted(totals.items(), key=lambda item: -item[1]))
 
 
-def _traffic_split(results: list[EpisodeResult]) -> dict[str, float | None]:
-    """Share of steps boxed in by traffic, and the mean speed on those steps and on the others."""
-    speeds = np.concatenate([r.speeds for r in results])
+def _traffic_split(results: list[EpisodeResult], speeds: np.ndarray) -> dict[str, float | None]:
+    """Share of steps boxed in by traffic, and the mean speed on those steps and on the others.
+
+    :param speeds: every step's speed, in the order of ``results``
+    """
     boxed = np.concatenate([r.boxed_in for r in results]).astype(bool)
     if boxed.size != speeds.size or not speeds.size:
         return {"boxed_in_share": None, "speed_boxed_in": None, "speed_free": None}
@@ -181,7 +183,7 @@ def summarize(results: list[EpisodeResult]) -> dict[str, Any]:
         "lane_changes_per_episode": float(np.mean([r.lane_changes for r in results])),
         "intervention_rate": sum(r.interventions for r in results) / steps if steps else 0.0,
         "interventions_by_reason": _reason_totals(results),
-        **_traffic_split(results),
+        **_traffic_split(results, all_speeds),
         "min_ttc": min(ttcs) if ttcs else None,
         "reward_terms": {name: float(np.mean([r.reward_terms.get(name, 0.0) for r in results])) for name in terms},
         "seeds": [r.seed for r in results],

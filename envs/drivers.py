@@ -19,17 +19,8 @@ from typing import Any
 import gymnasium as gym
 
 from envs.config import SafetyConfig
-from envs.safety_monitor import (
-    FASTER,
-    IDLE,
-    LANE_LEFT,
-    LANE_RIGHT,
-    SLOWER,
-    ActionChecker,
-    Neighbour,
-    lane_neighbours,
-    safe_longitudinal_distance,
-)
+from envs.safety import safe_longitudinal_distance
+from envs.safety_monitor import FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER, ActionChecker, Neighbour, lane_neighbours
 
 
 @dataclass(frozen=True)
