@@ -35,6 +35,9 @@ class Demonstrations:
     obs: list[np.ndarray] = field(default_factory=list)
     actions: list[int] = field(default_factory=list)
     returns: list[float] = field(default_factory=list)
+    ego_speeds: list[float] = field(default_factory=list)
+    """The ego's speed [m/s] in each observation (NaN where the env does not report it): ground truth
+    the frames show only indirectly, kept to measure what the clone misses (:mod:`agents.clone_probe`)."""
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -59,9 +62,9 @@ class DrivingTally:
         }
 
 
-def _expert_actions(infos: Any, reset_infos: Any, dones: np.ndarray) -> np.ndarray:
-    """The expert's action for each env's current observation (a reset's after an episode ended)."""
-    return np.array([(reset_infos[i] if dones[i] else infos[i])["expert_action"] for i in range(len(dones))])
+def _current(key: str, infos: Any, reset_infos: Any, dones: np.ndarray, default: Any = None) -> np.ndarray:
+    """``info[key]`` for each env's current observation (a reset's after an episode ended)."""
+    return np.array([(reset_infos[i] if dones[i] else infos[i]).get(key, default) for i in range(len(dones))])
 
 
 def record(
@@ -81,7 +84,9 @@ def record(
     demos, tally = into or Demonstrations(), DrivingTally()
     n = venv.num_envs
     obs = venv.reset()
-    expert = np.array([info["expert_action"] for info in venv.unwrapped.reset_infos])
+    reset_infos = venv.unwrapped.reset_infos
+    expert = np.array([info["expert_action"] for info in reset_infos])
+    ego_speed = np.array([info.get("speed", np.nan) for info in reset_infos], dtype=float)
     open_episodes: list[list[tuple[int, float]]] = [[] for _ in range(n)]  # (sample index, reward)
     for _ in range(max(1, steps // n)):
         actions = expert if student is None else np.asarray(student(obs))
@@ -91,6 +96,7 @@ def record(
             demos.obs.append(np.array(obs_before[i]))
             demos.actions.append(int(expert[i]))
             demos.returns.append(0.0)
+            demos.ego_speeds.append(float(ego_speed[i]))
             open_episodes[i].append((len(demos) - 1, float(rewards[i])))
             tally.speeds.append(float(infos[i].get("speed", 0.0)))
             tally.agreements.append(int(actions[i]) == int(expert[i]))
@@ -99,7 +105,8 @@ def record(
                 open_episodes[i] = []
                 tally.episodes += 1
                 tally.crashes += int(bool(infos[i].get("crashed", False)))
-        expert = _expert_actions(infos, venv.unwrapped.reset_infos, dones)
+        expert = _current("expert_action", infos, venv.unwrapped.reset_infos, dones)
+        ego_speed = _current("speed", infos, venv.unwrapped.reset_infos, dones, np.nan).astype(float)
     for episode in open_episodes:  # cut off by the budget: returns without the unseen tail
         _fill_returns(demos, episode, gamma)
     return demos, tally

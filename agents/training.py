@@ -67,7 +67,7 @@ def _check_run_dir(cfg: TrainConfig, run_dir: Path) -> Path | None:
     return checkpoint
 
 
-def _check_perception(cfg: TrainConfig) -> None:
+def check_perception(cfg: TrainConfig) -> None:
     """A pretrained backbone must exist and fit the env's frames, before any env is built."""
     if cfg.perception.checkpoint is None:
         return
@@ -109,7 +109,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     run_dir = Path(cfg.run.dir) / str(cfg.run.name)
     checkpoint = _check_run_dir(cfg, run_dir)
     if checkpoint is None:
-        _check_perception(cfg)
+        check_perception(cfg)
     tb_dir, ckpt_dir = run_dir / "tb", run_dir / "checkpoints"
 
     imitate = checkpoint is None and cfg.imitation.enabled

@@ -58,7 +58,7 @@ class CountingEnv(gym.Env):
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
         self.t = 0
-        return np.array([0.0], np.float32), {"expert_action": 0}
+        return np.array([0.0], np.float32), {"expert_action": 0, "speed": 20.0}
 
     def step(self, action):
         self.t += 1
@@ -78,6 +78,8 @@ def test_record_keeps_expert_labels_and_discounted_returns() -> None:
     # Each episode is 3 rewards of 1: returns 1 + .5 + .25, 1 + .5, 1.
     assert demos.returns[:6] == [1.75, 1.75, 1.5, 1.5, 1.0, 1.0]
     assert tally.summary()["episodes"] == 4 and tally.summary()["expert_agreement"] == 1.0
+    # The speed belongs to the observation it was recorded with, a reset's included.
+    assert demos.ego_speeds == [20.0 + o[0] for o in demos.obs]
 
 
 def test_record_with_a_student_measures_agreement() -> None:
