@@ -2,11 +2,15 @@
 
 The clone agrees with the teacher on ~80 % of held-out steps. Either the policy head is too
 small for what the frozen backbone shows, or the frames lack something the teacher reads.
-The ego's own speed is a candidate: the camera is centred on the ego, and with frames 1 s
+Two candidates: the ego's own speed (the camera is centred on the ego, and with frames 1 s
 apart the lane stripes' motion aliases, so the speed shows only through the other cars'
-(unknown) speeds. This probe fits the same head twice on the same expert demonstrations and
-the same frozen features, once with the ego's speed appended (ground truth from ``info``),
-and compares held-out agreement and the confusion between the teacher's actions.
+unknown speeds) and its target-speed index (what FASTER and SLOWER move; nothing in a frame
+shows it). This probe fits the same head on the same expert demonstrations and frozen
+features three times: on the frames alone, with the speed, and with the speed and the index.
+
+Some disagreements are not mistakes: at the top target speed FASTER does what IDLE does, at
+the lowest SLOWER does. Agreement is therefore also scored by effect (same lane command,
+same resulting target speed).
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from agents.config import ImitationConfig
 from agents.imitation import Demonstrations, split
 
 ACTION_NAMES = ("LANE_LEFT", "IDLE", "LANE_RIGHT", "FASTER", "SLOWER")
+LANE_LEFT, IDLE, LANE_RIGHT, FASTER, SLOWER = range(len(ACTION_NAMES))
 SPEED_CENTRE, SPEED_SCALE = 25.0, 5.0  # m/s: highway-env's target speeds span 20..30
+N_TARGET_SPEEDS = 3  # DiscreteMetaAction's default target speeds: 20, 25, 30 m/s
 
 
 @torch.no_grad()
@@ -43,12 +49,37 @@ def speed_column(ego_speeds: list[float]) -> torch.Tensor:
     return ((speeds - SPEED_CENTRE) / SPEED_SCALE).unsqueeze(1)
 
 
+def target_index_columns(speed_indices: list[int]) -> torch.Tensor:
+    """The ego's target-speed index, one-hot, (N, N_TARGET_SPEEDS).
+
+    :raises ValueError: a sample without an index (recorded without ``ExpertAdvice``)
+    """
+    index = torch.as_tensor(np.asarray(speed_indices, dtype=np.int64))
+    if index.numel() == 0 or (index < 0).any() or (index >= N_TARGET_SPEEDS).any():
+        raise ValueError(f"speed_indices: every sample needs a target-speed index in 0..{N_TARGET_SPEEDS - 1}")
+    return nn.functional.one_hot(index, N_TARGET_SPEEDS).float()
+
+
+def same_effect(a: np.ndarray, b: np.ndarray, speed_indices: np.ndarray) -> np.ndarray:
+    """Whether meta-actions ``a`` and ``b`` command the same lane change and the same target speed."""
+
+    def effect(action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        step = np.where(action == FASTER, 1, np.where(action == SLOWER, -1, 0))
+        target = np.clip(speed_indices + step, 0, N_TARGET_SPEEDS - 1)
+        lane = np.where(action == LANE_LEFT, -1, np.where(action == LANE_RIGHT, 1, 0))
+        return lane, target
+
+    (lane_a, target_a), (lane_b, target_b) = effect(np.asarray(a)), effect(np.asarray(b))
+    return (lane_a == lane_b) & (target_a == target_b)
+
+
 def fit_head(
     inputs: torch.Tensor,
     actions: torch.Tensor,
     cfg: ImitationConfig,
     hidden: list[int],
     seed: int = 0,
+    speed_indices: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Fit an MLP ``inputs -> action`` like the policy's head; held-out agreement and confusion.
 
@@ -56,8 +87,10 @@ def fit_head(
     :param actions: (N,) the teacher's actions in 0..4
     :param cfg: epochs, batch size, learning rate and held-out share (as for cloning)
     :param hidden: hidden layer widths: the features layer, then the policy's ``net_arch``
-    :return: ``train_accuracy``, ``holdout_accuracy`` and ``confusion`` (rows: the teacher's action,
-        columns: the head's, on held-out steps)
+    :param speed_indices: (N,) the ego's target-speed index, to also score agreement by effect
+    :return: ``train_accuracy``, ``holdout_accuracy``, ``holdout_same_effect`` (with
+        ``speed_indices``) and ``confusion`` (rows: the teacher's action, columns: the head's,
+        on held-out steps)
     """
     if len(inputs) != len(actions):
         raise ValueError(f"inputs and actions differ in length: {len(inputs)} != {len(actions)}")
@@ -84,20 +117,33 @@ def fit_head(
     hits = (predicted == actions).numpy()
     confusion = np.zeros((len(ACTION_NAMES), len(ACTION_NAMES)), dtype=int)
     np.add.at(confusion, (actions[hold].numpy(), predicted[hold].numpy()), 1)
-    return {
+    report: dict[str, Any] = {
         "train_accuracy": float(hits[train].mean()),
         "holdout_accuracy": float(hits[hold].mean()) if len(hold) else None,
         "confusion": confusion.tolist(),
     }
+    if speed_indices is not None and len(hold):
+        alike = same_effect(predicted[hold].numpy(), actions[hold].numpy(), np.asarray(speed_indices)[hold])
+        report["holdout_same_effect"] = float(alike.mean())
+    return report
+
+
+VARIANTS = ("frames", "frames+speed", "frames+speed+target")
 
 
 def probe(extractor: Any, demos: Demonstrations, cfg: ImitationConfig, hidden: list[int], seed: int = 0) -> dict:
-    """Held-out agreement of heads on the frames' features alone and with the ego's speed."""
+    """Held-out agreement of heads on the frames' features alone, with the ego's speed, and with its target speed."""
     features = backbone_features(extractor, np.stack(demos.obs))
     actions = torch.as_tensor(np.asarray(demos.actions), dtype=torch.long)
-    with_speed = torch.cat([features, speed_column(demos.ego_speeds)], dim=1)
-    return {
-        "samples": len(demos),
-        "frames": fit_head(features, actions, cfg, hidden, seed),
-        "frames+speed": fit_head(with_speed, actions, cfg, hidden, seed),
+    speed = speed_column(demos.ego_speeds)
+    target = target_index_columns(demos.speed_indices)
+    indices = np.asarray(demos.speed_indices)
+    inputs = {
+        "frames": features,
+        "frames+speed": torch.cat([features, speed], dim=1),
+        "frames+speed+target": torch.cat([features, speed, target], dim=1),
     }
+    report: dict[str, Any] = {"samples": len(demos)}
+    for name in VARIANTS:
+        report[name] = fit_head(inputs[name], actions, cfg, hidden, seed, speed_indices=indices)
+    return report

@@ -38,6 +38,8 @@ class Demonstrations:
     ego_speeds: list[float] = field(default_factory=list)
     """The ego's speed [m/s] in each observation (NaN where the env does not report it): ground truth
     the frames show only indirectly, kept to measure what the clone misses (:mod:`agents.clone_probe`)."""
+    speed_indices: list[int] = field(default_factory=list)
+    """The ego's target-speed index in each observation (-1 where the env does not report it)."""
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -87,6 +89,7 @@ def record(
     reset_infos = venv.unwrapped.reset_infos
     expert = np.array([info["expert_action"] for info in reset_infos])
     ego_speed = np.array([info.get("speed", np.nan) for info in reset_infos], dtype=float)
+    speed_index = np.array([info.get("target_speed_index", -1) for info in reset_infos], dtype=int)
     open_episodes: list[list[tuple[int, float]]] = [[] for _ in range(n)]  # (sample index, reward)
     for _ in range(max(1, steps // n)):
         actions = expert if student is None else np.asarray(student(obs))
@@ -97,6 +100,7 @@ def record(
             demos.actions.append(int(expert[i]))
             demos.returns.append(0.0)
             demos.ego_speeds.append(float(ego_speed[i]))
+            demos.speed_indices.append(int(speed_index[i]))
             open_episodes[i].append((len(demos) - 1, float(rewards[i])))
             tally.speeds.append(float(infos[i].get("speed", 0.0)))
             tally.agreements.append(int(actions[i]) == int(expert[i]))
@@ -107,6 +111,7 @@ def record(
                 tally.crashes += int(bool(infos[i].get("crashed", False)))
         expert = _current("expert_action", infos, venv.unwrapped.reset_infos, dones)
         ego_speed = _current("speed", infos, venv.unwrapped.reset_infos, dones, np.nan).astype(float)
+        speed_index = _current("target_speed_index", infos, venv.unwrapped.reset_infos, dones, -1).astype(int)
     for episode in open_episodes:  # cut off by the budget: returns without the unseen tail
         _fill_returns(demos, episode, gamma)
     return demos, tally

@@ -121,9 +121,11 @@ class ExpertAdvice(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Tell the learner what the overtaking driver would do next (for imitation).
 
     - observation, action, reward, termination: unchanged.
-    - info: ``expert_action``, the driver's meta-action for the state just reached,
-      after ``reset`` and after every ``step``, while ``advising`` is true (set it false,
-      e.g. with ``venv.set_attr("advising", False)``, once the advice is no longer needed).
+    - info: ``expert_action``, the driver's meta-action for the state just reached, and
+      ``target_speed_index``, the ego's current index into its target speeds (what FASTER and
+      SLOWER move, and the frames do not show), after ``reset`` and after every ``step``, while
+      ``advising`` is true (set it false, e.g. with ``venv.set_attr("advising", False)``, once
+      the advice is no longer needed).
 
     :param env: a highway-env env with ``DiscreteMetaAction`` actions
     :param driver: the expert (default: :class:`OvertakingDriver` with default settings)
@@ -143,7 +145,11 @@ class ExpertAdvice(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self.advising = True
 
     def _advise(self, info: dict) -> dict:
-        return {**info, "expert_action": self.driver.act(self.env.unwrapped)} if self.advising else info
+        if not self.advising:
+            return info
+        base = self.env.unwrapped
+        index = int(getattr(base.vehicle, "speed_index", 0))
+        return {**info, "expert_action": self.driver.act(base), "target_speed_index": index}
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict]:
         obs, info = self.env.reset(**kwargs)

@@ -4,9 +4,10 @@
 
 The teacher (the ``driver`` group) drives ``--steps`` env steps on training seeds (``run.seed``,
 held out from evaluation); the ``perception`` backbone's frozen features of those frames are
-fitted twice by a head shaped like the policy's (``agent.features_dim``, ``agent.net_arch``), with
-``imitation``'s epochs and held-out share: on the features alone, then with the ego's speed.
-Prints both agreements and the teacher-by-head confusion on held-out steps; writes them to ``--out``.
+fitted by a head shaped like the policy's (``agent.features_dim``, ``agent.net_arch``), with
+``imitation``'s epochs and held-out share: on the features alone, with the ego's speed, and with
+its speed and target-speed index. Prints each held-out agreement (by action and by effect) and
+the teacher-by-head confusion; writes them to ``--out``.
 """
 
 from __future__ import annotations
@@ -31,12 +32,15 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 
 
 def table(report: dict) -> str:
-    from agents.clone_probe import ACTION_NAMES
+    from agents.clone_probe import ACTION_NAMES, VARIANTS
 
-    lines = [f"{report['samples']} teacher steps; held-out agreement of the clone's head:"]
-    for name in ("frames", "frames+speed"):
+    lines = [f"{report['samples']} teacher steps; held-out agreement of the clone's head (by action, by effect):"]
+    for name in VARIANTS:
         r = report[name]
-        lines.append(f"  {name:<13} {r['holdout_accuracy']:.1%} held out ({r['train_accuracy']:.1%} train)")
+        lines.append(
+            f"  {name:<20} {r['holdout_accuracy']:.1%}, {r['holdout_same_effect']:.1%} held out"
+            f" ({r['train_accuracy']:.1%} train)"
+        )
         lines.append("    teacher \\ head " + " ".join(f"{a[:6]:>6}" for a in ACTION_NAMES))
         for action, row in zip(ACTION_NAMES, r["confusion"], strict=True):
             lines.append(f"    {action:<15} " + " ".join(f"{n:>6}" for n in row))

@@ -9,7 +9,20 @@ import numpy as np
 import pytest
 import torch
 
-from agents.clone_probe import ACTION_NAMES, fit_head, probe, speed_column
+from agents.clone_probe import (
+    ACTION_NAMES,
+    FASTER,
+    IDLE,
+    LANE_LEFT,
+    LANE_RIGHT,
+    SLOWER,
+    VARIANTS,
+    fit_head,
+    probe,
+    same_effect,
+    speed_column,
+    target_index_columns,
+)
 from agents.config import ImitationConfig
 from agents.imitation import record, split
 from agents.vec_env import make_vec_env
@@ -36,9 +49,30 @@ def test_the_speed_column_tells_apart_what_the_frames_cannot() -> None:
     assert confusion.sum() == pytest.approx(0.2 * 2000, abs=60) and confusion[:3].sum() == 0
 
 
-def test_speed_column_needs_every_speed() -> None:
+@pytest.mark.parametrize(
+    ("a", "b", "index", "alike"),
+    [
+        (FASTER, IDLE, 2, True),  # already at the top target speed
+        (FASTER, IDLE, 1, False),
+        (SLOWER, IDLE, 0, True),  # already at the lowest
+        (SLOWER, IDLE, 2, False),
+        (FASTER, SLOWER, 1, False),
+        (LANE_LEFT, IDLE, 2, False),
+        (LANE_LEFT, LANE_RIGHT, 1, False),
+        (LANE_RIGHT, LANE_RIGHT, 0, True),
+    ],
+)
+def test_same_effect(a: int, b: int, index: int, alike: bool) -> None:
+    assert same_effect(np.array([a]), np.array([b]), np.array([index]))[0] == alike
+    assert same_effect(np.array([b]), np.array([a]), np.array([index]))[0] == alike
+
+
+def test_speed_inputs_need_every_sample() -> None:
     with pytest.raises(ValueError, match="ego_speeds"):
         speed_column([25.0, float("nan")])
+    with pytest.raises(ValueError, match="speed_indices"):
+        target_index_columns([1, -1])
+    assert target_index_columns([0, 2]).tolist() == [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
     with pytest.raises(ValueError, match="differ in length"):
         fit_head(torch.zeros(3, 2), torch.zeros(4, dtype=torch.long), FAST, hidden=[4])
 
@@ -52,11 +86,12 @@ def test_probe_on_the_teachers_camera_frames() -> None:
         venv.close()
     assert_not_blank(demos.obs[-1])
     assert tally.summary()["expert_agreement"] == 1.0
-    assert all(15.0 < s < 35.0 for s in demos.ego_speeds)
+    assert all(15.0 < s < 35.0 for s in demos.ego_speeds) and set(demos.speed_indices) <= {0, 1, 2}
     report = probe(extractor, demos, ImitationConfig(epochs=2, holdout=0.25), hidden=[16, 8])
     assert report["samples"] == 24
-    for name in ("frames", "frames+speed"):
-        assert 0.0 <= report[name]["holdout_accuracy"] <= 1.0
+    for name in VARIANTS:
+        r = report[name]
+        assert 0.0 <= r["holdout_accuracy"] <= r["holdout_same_effect"] <= 1.0
         assert sum(map(sum, report[name]["confusion"])) == len(split(24, 0.25, 0)[0])
 
 
@@ -66,7 +101,7 @@ def test_clone_probe_script(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(out.read_text())
     assert report["samples"] == 20 and report["teacher_driving"]["expert_agreement"] == 1.0
-    assert "frames+speed" in proc.stdout
+    assert "frames+speed+target" in proc.stdout
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,7 @@ def test_expert_advice_reports_the_drivers_next_action() -> None:
     for _ in range(4):
         expected = OvertakingDriver().act(env.unwrapped)
         assert info["expert_action"] == expected
+        assert info["target_speed_index"] == env.unwrapped.vehicle.speed_index
         obs, reward, _, _, info = env.step(expected)
         plain_obs, plain_reward, _, _, _ = plain.step(expected)
         np.testing.assert_array_equal(obs, plain_obs)
