@@ -23,9 +23,9 @@ from torch import nn
 
 from agents.config import ImitationConfig
 from agents.imitation import Demonstrations, split
+from agents.policies import ACTION_NAMES
+from envs.safety_monitor import FASTER, LANE_LEFT, LANE_RIGHT, SLOWER
 
-ACTION_NAMES = ("LANE_LEFT", "IDLE", "LANE_RIGHT", "FASTER", "SLOWER")
-LANE_LEFT, IDLE, LANE_RIGHT, FASTER, SLOWER = range(len(ACTION_NAMES))
 SPEED_CENTRE, SPEED_SCALE = 25.0, 5.0  # m/s: highway-env's target speeds span 20..30
 N_TARGET_SPEEDS = 3  # DiscreteMetaAction's default target speeds: 20, 25, 30 m/s
 
@@ -100,7 +100,8 @@ def fit_head(
     for i, out in enumerate(hidden):
         layers += [nn.Linear(width, out), nn.ReLU() if i == 0 else nn.Tanh()]
         width = out
-    head = nn.Sequential(*layers, nn.Linear(width, len(ACTION_NAMES)))
+    n_actions = len(ACTION_NAMES)
+    head = nn.Sequential(*layers, nn.Linear(width, n_actions))
     hold, train = split(len(actions), cfg.holdout, seed)
     optimizer = torch.optim.Adam(head.parameters(), lr=cfg.learning_rate)
     rng = np.random.default_rng(seed)
@@ -115,7 +116,7 @@ def fit_head(
     with torch.no_grad():
         predicted = head(inputs).argmax(1)
     hits = (predicted == actions).numpy()
-    confusion = np.zeros((len(ACTION_NAMES), len(ACTION_NAMES)), dtype=int)
+    confusion = np.zeros((n_actions, n_actions), dtype=int)
     np.add.at(confusion, (actions[hold].numpy(), predicted[hold].numpy()), 1)
     report: dict[str, Any] = {
         "train_accuracy": float(hits[train].mean()),

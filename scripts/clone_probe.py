@@ -32,7 +32,8 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 
 
 def table(report: dict) -> str:
-    from agents.clone_probe import ACTION_NAMES, VARIANTS
+    from agents.clone_probe import VARIANTS
+    from agents.policies import ACTION_NAMES
 
     lines = [f"{report['samples']} teacher steps; held-out agreement of the clone's head (by action, by effect):"]
     for name in VARIANTS:
@@ -41,9 +42,9 @@ def table(report: dict) -> str:
             f"  {name:<20} {r['holdout_accuracy']:.1%}, {r['holdout_same_effect']:.1%} held out"
             f" ({r['train_accuracy']:.1%} train)"
         )
-        lines.append("    teacher \\ head " + " ".join(f"{a[:6]:>6}" for a in ACTION_NAMES))
-        for action, row in zip(ACTION_NAMES, r["confusion"], strict=True):
-            lines.append(f"    {action:<15} " + " ".join(f"{n:>6}" for n in row))
+        lines.append("    teacher \\ head " + " ".join(f"{ACTION_NAMES[a][:6]:>6}" for a in sorted(ACTION_NAMES)))
+        for action, row in enumerate(r["confusion"]):
+            lines.append(f"    {ACTION_NAMES[action]:<15} " + " ".join(f"{n:>6}" for n in row))
     return "\n".join(lines)
 
 
