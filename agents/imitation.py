@@ -64,9 +64,15 @@ class DrivingTally:
         }
 
 
-def _current(key: str, infos: Any, reset_infos: Any, dones: np.ndarray, default: Any = None) -> np.ndarray:
-    """``info[key]`` for each env's current observation (a reset's after an episode ended)."""
-    return np.array([(reset_infos[i] if dones[i] else infos[i]).get(key, default) for i in range(len(dones))])
+def _advice(infos: Any, reset_infos: Any, dones: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(expert action, ego speed, target-speed index) for each env's current observation, read from
+    its info (a reset's after an episode ended); speed NaN and index -1 where the env does not report them."""
+    current = [reset_infos[i] if dones[i] else infos[i] for i in range(len(dones))]
+    return (
+        np.array([info["expert_action"] for info in current]),
+        np.array([info.get("speed", np.nan) for info in current], dtype=float),
+        np.array([info.get("target_speed_index", -1) for info in current], dtype=int),
+    )
 
 
 def record(
@@ -87,9 +93,7 @@ def record(
     n = venv.num_envs
     obs = venv.reset()
     reset_infos = venv.unwrapped.reset_infos
-    expert = np.array([info["expert_action"] for info in reset_infos])
-    ego_speed = np.array([info.get("speed", np.nan) for info in reset_infos], dtype=float)
-    speed_index = np.array([info.get("target_speed_index", -1) for info in reset_infos], dtype=int)
+    expert, ego_speed, speed_index = _advice(reset_infos, reset_infos, np.ones(n, dtype=bool))
     open_episodes: list[list[tuple[int, float]]] = [[] for _ in range(n)]  # (sample index, reward)
     for _ in range(max(1, steps // n)):
         actions = expert if student is None else np.asarray(student(obs))
@@ -109,9 +113,7 @@ def record(
                 open_episodes[i] = []
                 tally.episodes += 1
                 tally.crashes += int(bool(infos[i].get("crashed", False)))
-        expert = _current("expert_action", infos, venv.unwrapped.reset_infos, dones)
-        ego_speed = _current("speed", infos, venv.unwrapped.reset_infos, dones, np.nan).astype(float)
-        speed_index = _current("target_speed_index", infos, venv.unwrapped.reset_infos, dones, -1).astype(int)
+        expert, ego_speed, speed_index = _advice(infos, venv.unwrapped.reset_infos, dones)
     for episode in open_episodes:  # cut off by the budget: returns without the unseen tail
         _fill_returns(demos, episode, gamma)
     return demos, tally

@@ -147,9 +147,8 @@ class ExpertAdvice(gym.Wrapper, gym.utils.RecordConstructorArgs):
     def _advise(self, info: dict) -> dict:
         if not self.advising:
             return info
-        base = self.env.unwrapped
-        index = int(getattr(base.vehicle, "speed_index", 0))
-        return {**info, "expert_action": self.driver.act(base), "target_speed_index": index}
+        base = self.env.unwrapped  # DiscreteMetaAction (checked in __init__): the ego has a speed index
+        return {**info, "expert_action": self.driver.act(base), "target_speed_index": int(base.vehicle.speed_index)}
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict]:
         obs, info = self.env.reset(**kwargs)
