@@ -98,6 +98,8 @@ class RewardConfig:
     """Weight of the action-change indicator (1 when the executed action differs from the last)."""
     override: float = 0.0
     """Weight of the safety-override indicator (1 when the monitor replaced the action or braked)."""
+    emergency_brake: float = 0.0
+    """Weight of the emergency-brake indicator (1 when the monitor's AEB braked during the step), on top of override."""
     headway: float = 0.0
     """Weight of the potential-based TTC shaping, in [-1, 1] (positive weight = keep away from the car ahead)."""
     headway_ttc: float = 4.0

@@ -7,7 +7,7 @@ function here plus one field (and YAML key) there.
 
 Potential-based terms (Ng, Harada & Russell 1999) add ``gamma * phi(s') - phi(s)``,
 which leaves the optimal policy unchanged; here that is ``headway``. The other
-shaping terms (``lane_change``, ``comfort``, ``override``, ``off_road``) are plain
+shaping terms (``lane_change``, ``comfort``, ``override``, ``emergency_brake``, ``off_road``) are plain
 costs: they do change what is optimal, on purpose.
 """
 
@@ -105,6 +105,13 @@ def comfort(ctx: StepContext) -> float:
 @reward_term("override")
 def override(ctx: StepContext) -> float:
     return float(bool(ctx.info.get("safety", {}).get("overridden", False)))
+
+
+@reward_term("emergency_brake")
+def emergency_brake(ctx: StepContext) -> float:
+    # The emergency brake fires where an unmonitored policy would have been close to crashing:
+    # pricing it like a crash lets training under the monitor teach what training without it would.
+    return float(ctx.info.get("safety", {}).get("emergency_braking", 0) > 0)
 
 
 def danger(env: Any, cfg: RewardConfig) -> float:

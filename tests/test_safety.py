@@ -183,14 +183,16 @@ def test_safe_action_passes_unchanged() -> None:
 
 def test_emergency_brake_goes_below_slower_floor() -> None:
     env, _ = scene(1, 25.0, [(1, 150.0, 0.0)])  # stopped car 45 m ahead
-    speeds, reasons = [], []
+    speeds, reasons, aeb_terms = [], [], []
     for _ in range(6):
         _, _, terminated, _, info = env.step(SLOWER)
         speeds.append(info["speed"])
         reasons.append(info["safety"]["reason"])
+        aeb_terms.append(info["reward_raw"]["emergency_brake"] == float(info["safety"]["emergency_braking"] > 0))
         assert not terminated, "the emergency brake must stop in time"
     assert min(speeds) < 5.0, "SLOWER alone stops at 20 m/s; the emergency brake goes to a stop"
     assert "emergency_brake" in reasons
+    assert all(aeb_terms), "the emergency_brake reward term is 1 exactly on the steps the brake fired"
 
 
 def test_emergency_brake_reacts_within_one_simulation_step() -> None:
