@@ -172,6 +172,9 @@ def format_metrics(m: dict[str, Any]) -> str:
     reasons = m.get("interventions_by_reason") or {}
     if reasons:
         rows.append(("  by reason", ", ".join(f"{reason} {count}" for reason, count in reasons.items())))
+    kinds = m.get("crashes_by_kind") or {}
+    if kinds:
+        rows.append(("  crash kinds", ", ".join(f"{kind} {count}" for kind, count in kinds.items())))
     if m.get("boxed_in_share") is not None:
         parts = (("speed_boxed_in", "there"), ("speed_free", "elsewhere"))
         split = ", ".join(f"{m[key]:.2f} m/s {label}" for key, label in parts if m[key] is not None)

@@ -7,6 +7,7 @@ crashes), so every summary reports crash rate and mean speed next to it.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.scene import boxed_in, ego_ttc
+from envs.scene import boxed_in, crash_kind, ego_ttc, placements
 
 EVAL_SEED_BASE = 1_000_000
 """Evaluation seeds start here; training seeds are validated to stay below."""
@@ -30,6 +31,8 @@ class EpisodeResult:
     seed: int
     episode_return: float = 0.0
     crashed: bool = False
+    crash_kind: str = ""
+    """How it crashed (``envs.scene.crash_kind``: front, rear, ego_lane_change, cut_in, other); "" if it did not."""
     speeds: list[float] = field(default_factory=list)
     """Ego speed [m/s] after every decision step."""
     boxed_in: list[bool] = field(default_factory=list)
@@ -60,6 +63,7 @@ class EpisodeResult:
             "seed": self.seed,
             "return": self.episode_return,
             "crashed": self.crashed,
+            "crash_kind": self.crash_kind,
             "mean_speed": self.mean_speed,
             "steps": self.steps,
             "distance": self.distance,
@@ -97,12 +101,14 @@ def run_episode(
     result, done = EpisodeResult(seed=seed), False
     while not done:
         action = policy(obs)
+        before = placements(base)
         obs, reward, terminated, truncated, info = env.step(action)
         done = terminated or truncated
         result.episode_return += float(reward)
         result.speeds.append(float(info["speed"]))
         result.boxed_in.append(boxed_in(base))
-        result.crashed = result.crashed or bool(info.get("crashed", False))
+        if info.get("crashed", False) and not result.crashed:
+            result.crashed, result.crash_kind = True, crash_kind(base, before)
         result.lane_changes += int(info.get("reward_raw", {}).get("lane_change", 0.0))
         safety = info.get("safety", {})
         if safety.get("overridden", False):
@@ -145,6 +151,11 @@ def _reason_totals(results: list[EpisodeResult]) -> dict[str, int]:
     return dict(sorted(totals.items(), key=lambda item: -item[1]))
 
 
+def _crash_kinds(results: list[EpisodeResult]) -> dict[str, int]:
+    kinds = Counter(r.crash_kind for r in results if r.crashed)
+    return dict(kinds.most_common())
+
+
 def _traffic_split(results: list[EpisodeResult], speeds: np.ndarray) -> dict[str, float | None]:
     """Share of steps boxed in by traffic, and the mean speed on those steps and on the others.
 
@@ -183,6 +194,7 @@ def summarize(results: list[EpisodeResult]) -> dict[str, Any]:
         "lane_changes_per_episode": float(np.mean([r.lane_changes for r in results])),
         "intervention_rate": sum(r.interventions for r in results) / steps if steps else 0.0,
         "interventions_by_reason": _reason_totals(results),
+        "crashes_by_kind": _crash_kinds(results),
         **_traffic_split(results, all_speeds),
         "min_ttc": min(ttcs) if ttcs else None,
         "reward_terms": {name: float(np.mean([r.reward_terms.get(name, 0.0) for r in results])) for name in terms},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from envs.safety import time_to_collision
@@ -63,6 +64,77 @@ def boxed_in(env: Any, reach: float = BOXED_IN_RANGE) -> bool:
         if front is None or gap_between(env.road.network.get_lane(lane_index), ego, front) > reach:
             return False
     return True
+
+
+CRASH_KINDS = ("front", "rear", "ego_lane_change", "cut_in", "other")
+"""How :func:`crash_kind` names a crash."""
+
+LANE_CHANGE_OFFSET = 1.0
+"""Lateral offset [m] from the lane centre beyond which a vehicle counts as changing lanes."""
+
+
+def changing_lanes(env: Any, vehicle: Any) -> bool:
+    """Whether ``vehicle`` is between lanes: heading for another lane, or off its lane's centre."""
+    target = getattr(vehicle, "target_lane_index", None)
+    if target is not None and target != vehicle.lane_index:
+        return True
+    lane = env.road.network.get_lane(vehicle.lane_index)
+    return abs(float(lane.local_coordinates(vehicle.position)[1])) > LANE_CHANGE_OFFSET
+
+
+def crash_partner(env: Any) -> Any:
+    """The crashed vehicle nearest to the ego, or None (e.g. the ego left the road alone)."""
+    ego = env.vehicle
+    crashed = [v for v in env.road.vehicles if v is not ego and getattr(v, "crashed", False)]
+    if not crashed:
+        return None
+    return min(crashed, key=lambda v: math.dist(v.position, ego.position))
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a vehicle was at the start of a decision step."""
+
+    x: float
+    """Position [m] along the ego's lane."""
+    lane_index: tuple
+    changing_lanes: bool
+
+
+def placements(env: Any) -> dict[int, Placement]:
+    """Every vehicle's :class:`Placement`, keyed by ``id(vehicle)``.
+
+    Taken before a decision step, it lets :func:`crash_kind` read the crash from the state
+    before it: after a crash highway-env pushes the two cars apart and lets them roll on.
+    """
+    lane = env.road.network.get_lane(env.vehicle.lane_index)
+    return {id(v): Placement(longitudinal(lane, v), v.lane_index, changing_lanes(env, v)) for v in env.road.vehicles}
+
+
+def _changed_lanes(vehicle: Any, start: Placement) -> bool:
+    """Whether ``vehicle`` was between lanes at some time during the step that started at ``start``."""
+    target = getattr(vehicle, "target_lane_index", None)
+    return start.changing_lanes or (target is not None and target != start.lane_index)
+
+
+def crash_kind(env: Any, before: dict[int, Placement]) -> str:
+    """How the ego's crash happened, one of :data:`CRASH_KINDS`, read at the end of the crash step.
+
+    ``ego_lane_change``: the ego was changing lanes; ``cut_in``: the other vehicle was;
+    otherwise ``front`` (the ego ran into the vehicle ahead) or ``rear`` (it was hit from
+    behind); ``other``: no crashed vehicle near the ego.
+
+    :param before: :func:`placements` at the start of the crash step
+    """
+    partner = crash_partner(env)
+    ego = env.vehicle
+    if partner is None or id(ego) not in before or id(partner) not in before:
+        return "other"
+    if _changed_lanes(ego, before[id(ego)]):
+        return "ego_lane_change"
+    if _changed_lanes(partner, before[id(partner)]):
+        return "cut_in"
+    return "front" if before[id(partner)].x > before[id(ego)].x else "rear"
 
 
 def hand_ego_to_idm(env: Any) -> Any:

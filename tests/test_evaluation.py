@@ -14,14 +14,15 @@ from agents.eval_job import format_metrics, run_evaluation
 from agents.evaluation import EpisodeResult, run_episode, summarize, wilson_interval
 from agents.policies import BASELINES, make_baseline
 from envs import EnvConfig, RewardConfig, make_env
+from envs.scene import CRASH_KINDS
 from tests.conftest import CONFIG_DIR, assert_not_blank, run_script
 
 METRIC_KEYS = {
     "episodes", "mean_return", "std_return", "mean_return_ci95", "collision_rate", "collision_rate_ci95",
     "mean_speed", "mean_distance", "lane_changes_per_episode", "intervention_rate", "interventions_by_reason",
-    "reward_terms", "per_episode",
+    "crashes_by_kind", "reward_terms", "per_episode",
 }  # fmt: skip
-EPISODE_KEYS = {"seed", "return", "crashed", "mean_speed", "interventions", "min_ttc"}
+EPISODE_KEYS = {"seed", "return", "crashed", "crash_kind", "mean_speed", "interventions", "min_ttc"}
 KINEMATICS = EnvConfig(observation="kinematics")
 
 
@@ -39,6 +40,8 @@ def test_metrics_keys_and_consistency(tmp_path: Path) -> None:
     assert all(EPISODE_KEYS <= set(r) for r in rows)
     assert m["mean_return"] == pytest.approx(np.mean([r["return"] for r in rows]))
     assert m["collision_rate"] == pytest.approx(np.mean([r["crashed"] for r in rows]))
+    assert all((r["crash_kind"] in CRASH_KINDS) == r["crashed"] for r in rows)
+    assert sum(m["crashes_by_kind"].values()) == sum(r["crashed"] for r in rows)
     lo, hi = m["collision_rate_ci95"]
     assert lo <= m["collision_rate"] <= hi
     lo, hi = m["mean_return_ci95"]
@@ -71,6 +74,15 @@ def test_constant_baselines_behave_as_named(name: str, check) -> None:
     env = make_env(KINEMATICS, RewardConfig())
     results = [run_episode(env, make_baseline(name), seed) for seed in (1_000_000, 1_000_001)]
     assert all(check(r) for r in results), [(r.crashed, r.speeds[-3:]) for r in results]
+
+
+def test_crashes_counted_by_kind() -> None:
+    env = make_env(KINEMATICS, RewardConfig())  # no monitor: always-FASTER crashes in nearly every episode
+    results = [run_episode(env, make_baseline("faster"), seed) for seed in (1_000_000, 1_000_001, 1_000_002)]
+    assert all(bool(r.crash_kind) == r.crashed for r in results)
+    kinds = summarize(results)["crashes_by_kind"]
+    assert set(kinds) <= set(CRASH_KINDS) and sum(kinds.values()) == sum(r.crashed for r in results) > 0
+    assert "other" not in kinds, "every crash here is with another car"
 
 
 def test_idm_baseline_drives_the_ego() -> None:

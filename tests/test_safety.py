@@ -18,7 +18,7 @@ from envs.faults import CameraFaults
 from envs.safety import RSSParams, safe_longitudinal_distance, time_to_collision
 from envs.safety_monitor import FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER, Neighbour, SafetyMonitor, required_braking
 from envs.scenarios import ScenarioParams, braking_avoidable, suite_cells
-from envs.scene import boxed_in
+from envs.scene import boxed_in, crash_kind, placements
 from tests.conftest import assert_not_blank
 
 KINEMATICS = EnvConfig(observation="kinematics")
@@ -66,7 +66,7 @@ def test_params_validation() -> None:
 
 # ---------------------------------------------------------------- constructed scenes
 def scene(ego_lane: int, ego_speed: float, others: list[tuple[int, float, float]], cfg: SafetyConfig | None = None):
-    """A monitored env with the ego at x=100 m and scripted traffic at (lane, x, speed)."""
+    """An env with the ego at x=100 m and scripted traffic at (lane, x, speed), and its monitor (None if disabled)."""
     from envs.scenarios import ScriptedVehicle
 
     env = make_env(KINEMATICS, RewardConfig(), safety=cfg or SafetyConfig())
@@ -82,7 +82,7 @@ def scene(ego_lane: int, ego_speed: float, others: list[tuple[int, float, float]
     for lane_id, x, speed in others:
         side = base.road.network.get_lane(("0", "1", lane_id))
         base.road.vehicles.append(ScriptedVehicle(base.road, side.position(x, 0), speed))
-    return env, monitor_of(env)
+    return env, monitor_of(env) if (cfg is None or cfg.enabled) else None
 
 
 def monitor_of(env: gym.Env) -> SafetyMonitor:
@@ -251,6 +251,36 @@ def test_lane_change_abort(other: tuple[int, float, float], aborted: bool) -> No
 def test_boxed_in(ego_lane: int, others: list, expected: bool) -> None:
     env, _ = scene(ego_lane, 25.0, others)
     assert boxed_in(env.unwrapped) is expected
+
+
+@pytest.mark.parametrize(
+    ("ego_speed", "other", "action", "expected"),
+    [
+        (30.0, (1, 130.0, 0.0), IDLE, "front"),  # a stopped car 25 m ahead
+        (20.0, (1, 75.0, 35.0), SLOWER, "rear"),  # a car closing from behind at 15 m/s
+        (25.0, (0, 101.0, 25.0), LANE_LEFT, "ego_lane_change"),  # a car alongside in the left lane
+        (25.0, (0, 110.0, 15.0, "cut_in"), IDLE, "cut_in"),  # a slower car moves in 5 m ahead of the ego
+    ],
+    ids=lambda case: case if isinstance(case, str) else None,
+)
+def test_crash_kind(ego_speed: float, other: tuple, action: int, expected: str) -> None:
+    from envs.scenarios import ScriptedVehicle
+
+    env, _ = scene(1, ego_speed, [], SafetyConfig(enabled=False))
+    base = env.unwrapped
+    lane_id, x, speed, *cut_in = other
+    car = ScriptedVehicle(base.road, base.road.network.get_lane(("0", "1", lane_id)).position(x, 0), speed)
+    if cut_in:
+        car.change_at, car.change_to = 0.0, ("0", "1", 1)
+    base.road.vehicles.append(car)
+    assert crash_kind(base, placements(base)) == "other", "nothing has crashed yet"
+    for _ in range(8):
+        before = placements(base)
+        *_, terminated, _, info = env.step(action)
+        if terminated:
+            break
+    assert info["crashed"], "the scene must end in a crash"
+    assert crash_kind(base, before) == expected
 
 
 # ---------------------------------------------------------------- wrapper contract
