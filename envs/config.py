@@ -100,6 +100,8 @@ class RewardConfig:
     """Weight of the safety-override indicator (1 when the monitor replaced the action or braked)."""
     emergency_brake: float = 0.0
     """Weight of the emergency-brake indicator (1 when the monitor's AEB braked during the step), on top of override."""
+    lane_change_refused: float = 0.0
+    """Weight of the refused-lane-change indicator (1 when the monitor refused or aborted a lane change)."""
     headway: float = 0.0
     """Weight of the potential-based TTC shaping, in [-1, 1] (positive weight = keep away from the car ahead)."""
     headway_ttc: float = 4.0

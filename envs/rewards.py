@@ -7,8 +7,8 @@ function here plus one field (and YAML key) there.
 
 Potential-based terms (Ng, Harada & Russell 1999) add ``gamma * phi(s') - phi(s)``,
 which leaves the optimal policy unchanged; here that is ``headway``. The other
-shaping terms (``lane_change``, ``comfort``, ``override``, ``emergency_brake``, ``off_road``) are plain
-costs: they do change what is optimal, on purpose.
+shaping terms (``lane_change``, ``comfort``, ``override``, ``emergency_brake``,
+``lane_change_refused``, ``off_road``) are plain costs: they do change what is optimal, on purpose.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import gymnasium as gym
 import numpy as np
 
 from envs.config import RewardConfig
+from envs.safety_monitor import LANE_LEFT, LANE_RIGHT
 from envs.scene import ego_ttc
 
 
@@ -112,6 +113,20 @@ def emergency_brake(ctx: StepContext) -> float:
     # The emergency brake fires where an unmonitored policy would have been close to crashing:
     # pricing it like a crash lets training under the monitor teach what training without it would.
     return float(ctx.info.get("safety", {}).get("emergency_braking", 0) > 0)
+
+
+@reward_term("lane_change_refused")
+def lane_change_refused(ctx: StepContext) -> float:
+    # The other half of what the monitor prevents: lane changes into a closing follower or a short
+    # gap, which an unmonitored policy completes and crashes in. A lane change off the road is a
+    # no-op in highway-env, so its refusal (no_lane) costs nothing here.
+    safety = ctx.info.get("safety", {})
+    refused = (
+        safety.get("proposed_action") in (LANE_LEFT, LANE_RIGHT)
+        and safety.get("executed_action") != safety.get("proposed_action")
+        and safety.get("reason") != "no_lane"
+    )
+    return float(refused or safety.get("lane_change_aborts", 0) > 0)
 
 
 def danger(env: Any, cfg: RewardConfig) -> float:

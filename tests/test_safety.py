@@ -239,6 +239,22 @@ def test_lane_change_abort(other: tuple[int, float, float], aborted: bool) -> No
 
 
 @pytest.mark.parametrize(
+    ("ego_lane", "others", "action", "refused"),
+    [
+        (1, [(0, 85.0, 30.0)], LANE_LEFT, 1.0),  # fast follower 10 m behind in the target lane: rss_rear
+        (1, [(2, 130.0, 15.0)], LANE_RIGHT, 1.0),  # slow car ahead in the target lane: rss_front
+        (0, [], LANE_LEFT, 0.0),  # no lane there: a no-op, not a refusal that costs
+        (1, [], LANE_LEFT, 0.0),  # an empty lane: accepted
+        (1, [(1, 130.0, 15.0)], FASTER, 0.0),  # a refused FASTER is not a lane change
+    ],
+)
+def test_lane_change_refused_term(ego_lane: int, others: list, action: int, refused: float) -> None:
+    env, _ = scene(ego_lane, 25.0, others)
+    _, _, _, _, info = env.step(action)
+    assert info["reward_raw"]["lane_change_refused"] == refused, info["safety"]
+
+
+@pytest.mark.parametrize(
     ("ego_lane", "others", "expected"),
     [
         (1, [(0, 150.0, 20.0), (1, 150.0, 20.0), (2, 150.0, 20.0)], True),  # a car 45 m ahead in every lane
