@@ -110,8 +110,8 @@ def override(ctx: StepContext) -> float:
 
 @reward_term("emergency_brake")
 def emergency_brake(ctx: StepContext) -> float:
-    # The emergency brake fires where an unmonitored policy would have been close to crashing:
-    # pricing it like a crash lets training under the monitor teach what training without it would.
+    # The emergency brake fires where an unmonitored policy would have run into the car ahead, so a
+    # weight can price those steps like the crash they stand for (README: what that did).
     return float(ctx.info.get("safety", {}).get("emergency_braking", 0) > 0)
 
 
