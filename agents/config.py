@@ -35,6 +35,11 @@ class AgentConfig:
     unmonitored_envs: int = 0
     """How many of the training envs run without the safety monitor (``safety=rss`` runs only):
     there the policy meets the crashes the monitor would have prevented, and pays for them."""
+    correction_coef: float = 0.0
+    """Weight of a cross-entropy, fitted after every PPO update, that pulls the policy toward the
+    action the safety monitor stood behind on the steps it corrected (:mod:`agents.corrections`); 0 = off."""
+    correction_memory: int = 1024
+    """How many of the latest corrected steps that cross-entropy is fitted on."""
     learning_rate: float = 5e-4
     """Adam step size."""
     n_steps: int = 256
@@ -63,7 +68,7 @@ class AgentConfig:
     """Torch device for the networks."""
 
     def __post_init__(self) -> None:
-        positive = ("total_timesteps", "n_steps", "batch_size", "n_epochs", "features_dim")
+        positive = ("total_timesteps", "n_steps", "batch_size", "n_epochs", "features_dim", "correction_memory")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
@@ -73,6 +78,8 @@ class AgentConfig:
             raise ValueError(
                 f"unmonitored_envs: must be in 0..n_envs ({self.resolved_n_envs()}), got {self.unmonitored_envs}"
             )
+        if self.correction_coef < 0:
+            raise ValueError(f"correction_coef: must be >= 0, got {self.correction_coef}")
         if not 0 < self.learning_rate < 1:
             raise ValueError(f"learning_rate: must be in (0, 1), got {self.learning_rate}")
         for name in ("gamma", "gae_lambda"):

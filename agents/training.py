@@ -20,6 +20,7 @@ from agents.callbacks import (
     latest_checkpoint,
 )
 from agents.config import TrainConfig
+from agents.corrections import CorrectionLearning
 from agents.eval_job import PERCEPTION_COPY, load_classifier, play
 from agents.evaluation import eval_seeds, summarize
 from agents.imitation import warm_start
@@ -139,6 +140,12 @@ def train(cfg: TrainConfig) -> TrainResult:
         stats, stopper = DrivingStats(), StopOnSignal()
         checkpointer = Checkpointer(ckpt_dir, cfg.run.checkpoint_every)
         callbacks = [stats, checkpointer, stopper]
+        if cfg.agent.correction_coef > 0:
+            callbacks.append(
+                CorrectionLearning(
+                    cfg.agent.correction_coef, cfg.agent.correction_memory, cfg.agent.batch_size, cfg.run.seed
+                )
+            )
         if cfg.run.progress_bar:
             callbacks.append(ProgressBar(cfg.agent.total_timesteps, stats))
         remaining = max(cfg.agent.total_timesteps - model.num_timesteps, 0)
