@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from envs.config import EnvConfig
+from perception.labels import LABEL_SETS
 
 
 @dataclass
@@ -28,6 +29,9 @@ class DatasetConfig:
     """highway: traffic densities cycled over episodes, for more crowded scenes."""
     workers: int | None = None
     """highway: processes generating episodes; null = number of CPUs."""
+    labels: Literal["scene", "scene_brake"] = "scene"
+    """highway: ``scene``, 8 occupancy classes (left, ahead, right); ``scene_brake`` adds whether the ego
+    must brake for the vehicle ahead, 16 classes (:mod:`perception.labels`)."""
 
     def __post_init__(self) -> None:
         if self.episodes < 3:
@@ -38,6 +42,8 @@ class DatasetConfig:
             raise ValueError("val_fraction: val_fraction + test_fraction must be < 1")
         if not self.vehicles_density or min(self.vehicles_density) <= 0:
             raise ValueError("vehicles_density: need positive densities")
+        if self.labels not in LABEL_SETS:
+            raise ValueError(f"labels: must be one of {', '.join(LABEL_SETS)}, got {self.labels!r}")
 
 
 @dataclass

@@ -10,26 +10,53 @@ lane-level planner needs before it acts:
 
 ``clear`` means all three are free. All zones lie inside the camera frame
 (about 51 m ahead and 22 m behind the ego at the default 128 px, 1.75 px/m).
+
+The ``scene_brake`` label set adds a fourth fact, so 16 classes:
+
+- ``B``: the ego must *brake* for the vehicle ahead in the lane it drives toward: the
+  rule-based driver's slow-down condition at its default settings (:class:`envs.drivers.DriverParams`):
+  too close to stop behind it at 3 m/s^2 with 0.3 s of headway, or closing in fast enough to fall
+  under the safety monitor's RSS distance within 1 s.
+
+Occupancy needs one frame; ``B`` needs the closing speed, which only the stack's motion
+shows, so a backbone frozen after this pretraining keeps motion features a policy can brake on.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from envs.drivers import OvertakingDriver
+from envs.safety_monitor import lane_neighbours
 from envs.scene import gap_between, longitudinal
 
 NEAR_AHEAD = 25.0  # m, bumper gap to a vehicle ahead in the ego lane
 SIDE_AHEAD = 15.0  # m, bumper gap ahead that blocks a side lane
 SIDE_BEHIND = 10.0  # m, bumper gap behind that blocks a side lane
 
-LEFT, AHEAD, RIGHT = 1, 2, 4
-CLASS_NAMES = ["clear", "L", "A", "LA", "R", "LR", "AR", "LAR"]
-"""Class index = bitmask of LEFT | AHEAD | RIGHT."""
+LEFT, AHEAD, RIGHT, BRAKE = 1, 2, 4, 8
+LABEL_SETS = {"scene": 8, "scene_brake": 16}
+"""Label set -> number of classes. Class index = bitmask of LEFT | AHEAD | RIGHT (| BRAKE)."""
+
+
+def class_name(label: int) -> str:
+    """``clear``, or the letters of the bits set, e.g. ``LA``, ``ARB``."""
+    return "".join(c for bit, c in ((LEFT, "L"), (AHEAD, "A"), (RIGHT, "R"), (BRAKE, "B")) if label & bit) or "clear"
+
+
+def class_names(label_set: str = "scene") -> list[str]:
+    """Names of the classes of ``label_set`` (see :data:`LABEL_SETS`), in index order."""
+    if label_set not in LABEL_SETS:
+        raise ValueError(f"labels: unknown label set {label_set!r} (known: {', '.join(LABEL_SETS)})")
+    return [class_name(i) for i in range(LABEL_SETS[label_set])]
+
+
+CLASS_NAMES = class_names("scene")
 
 
 def flip_label(label: int) -> int:
     """The label of the same scene mirrored across the road (left and right swap)."""
-    return (label & AHEAD) | (LEFT if label & RIGHT else 0) | (RIGHT if label & LEFT else 0)
+    return (label & (AHEAD | BRAKE)) | (LEFT if label & RIGHT else 0) | (RIGHT if label & LEFT else 0)
 
 
 def _side_blocked(env: Any, lane_index: tuple) -> bool:
@@ -56,8 +83,20 @@ def _ahead_near(env: Any) -> bool:
     return False
 
 
-def scene_label(env: Any) -> int:
-    """Class index of the current scene of a highway-env env (see module docstring)."""
+_DRIVER = OvertakingDriver()
+
+
+def _brake_needed(env: Any) -> bool:
+    ego = env.vehicle
+    front, _ = lane_neighbours(ego.road, ego, getattr(ego, "target_lane_index", ego.lane_index))
+    speed = float(ego.speed)
+    return _DRIVER.room(front, speed) < 0 or _DRIVER.rss_short(front, speed)
+
+
+def scene_label(env: Any, label_set: str = "scene") -> int:
+    """Class index of the current scene of a highway-env env in ``label_set`` (see module docstring)."""
+    if label_set not in LABEL_SETS:
+        raise ValueError(f"labels: unknown label set {label_set!r} (known: {', '.join(LABEL_SETS)})")
     base = env.unwrapped
     origin, dest, lane_id = base.vehicle.lane_index
     n_lanes = len(base.road.network.graph[origin][dest])
@@ -66,4 +105,6 @@ def scene_label(env: Any) -> int:
         label |= LEFT
     if lane_id == n_lanes - 1 or _side_blocked(base, (origin, dest, lane_id + 1)):
         label |= RIGHT
+    if label_set == "scene_brake" and _brake_needed(base):
+        label |= BRAKE
     return label

@@ -22,7 +22,7 @@ from envs import EnvConfig, RewardConfig, make_env
 from envs.io import atomic_write, write_json
 from envs.scene import hand_ego_to_idm
 from perception.config import DatasetConfig
-from perception.labels import CLASS_NAMES, NEAR_AHEAD, SIDE_AHEAD, SIDE_BEHIND, scene_label
+from perception.labels import NEAR_AHEAD, SIDE_AHEAD, SIDE_BEHIND, class_names, scene_label
 
 SPLITS = ("train", "val", "test")
 DRIVERS = ("random", "weave", "faster", "slower", "idm")
@@ -56,8 +56,8 @@ def episode_plan(cfg: DatasetConfig) -> list[dict[str, Any]]:
     ]
 
 
-def rollout(env_cfg: EnvConfig, plan: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Frames (N, stack, W, H) uint8 and labels (N,) of one episode, one per decision step."""
+def rollout(env_cfg: EnvConfig, plan: dict[str, Any], labels: str = "scene") -> tuple[np.ndarray, np.ndarray]:
+    """Frames (N, stack, W, H) uint8 and labels (N,) in label set ``labels`` of one episode, one per decision step."""
     env_cfg = dataclasses.replace(env_cfg, vehicles_density=plan["density"])
     env = make_env(env_cfg, RewardConfig())
     rng = np.random.default_rng(plan["seed"])
@@ -66,15 +66,15 @@ def rollout(env_cfg: EnvConfig, plan: dict[str, Any]) -> tuple[np.ndarray, np.nd
         if plan["driver"] == "idm":
             hand_ego_to_idm(env)
         act = _driver(plan["driver"], rng)
-        frames, labels, done = [], [], False
+        frames, classes, done = [], [], False
         while not done:
             obs, _, terminated, truncated, _ = env.step(act())
             frames.append(obs.copy())
-            labels.append(scene_label(env))
+            classes.append(scene_label(env, labels))
             done = terminated or truncated
     finally:
         env.close()
-    return np.stack(frames), np.array(labels, dtype=np.int64)
+    return np.stack(frames), np.array(classes, dtype=np.int64)
 
 
 def split_episodes(cfg: DatasetConfig) -> dict[str, list[int]]:
@@ -99,15 +99,16 @@ def generate(cfg: DatasetConfig, env_cfg: EnvConfig, progress: Callable[[int], N
     workers = cfg.workers or os.cpu_count() or 1
     results: list[tuple[np.ndarray, np.ndarray]] = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        for result in pool.map(rollout, [env_cfg] * len(plans), plans):
+        for result in pool.map(rollout, [env_cfg] * len(plans), plans, [cfg.labels] * len(plans)):
             results.append(result)
             if progress:
                 progress(1)
     splits = split_episodes(cfg)
+    names = class_names(cfg.labels)
     manifest: dict[str, Any] = {
         "generator": dataclasses.asdict(cfg),
         "env": dataclasses.asdict(env_cfg),
-        "class_names": CLASS_NAMES,
+        "class_names": names,
         "label_zones_m": {"near_ahead": NEAR_AHEAD, "side_ahead": SIDE_AHEAD, "side_behind": SIDE_BEHIND},
         "frame_shape": list(results[0][0].shape[1:]),
         "splits": {},
@@ -118,11 +119,11 @@ def generate(cfg: DatasetConfig, env_cfg: EnvConfig, progress: Callable[[int], N
         labels = np.concatenate([results[i][1] for i in episodes])
         episode_ids = np.concatenate([np.full(len(results[i][1]), i, dtype=np.int32) for i in episodes])
         _save_npz(out / f"{split}.npz", frames=frames, labels=labels, episode=episode_ids)
-        counts = np.bincount(labels, minlength=len(CLASS_NAMES))
+        counts = np.bincount(labels, minlength=len(names))
         manifest["splits"][split] = {
             "episodes": episodes,
             "frames": int(len(labels)),
-            "class_counts": {name: int(c) for name, c in zip(CLASS_NAMES, counts, strict=True)},
+            "class_counts": {name: int(c) for name, c in zip(names, counts, strict=True)},
         }
     write_json(out / MANIFEST, manifest)  # last: its presence marks a complete dataset
     return out
@@ -144,6 +145,7 @@ def matches(path: str | Path, cfg: DatasetConfig, env_cfg: EnvConfig) -> bool:
     manifest = json.loads(manifest_path.read_text())
     wanted = json.loads(json.dumps({"g": dataclasses.asdict(cfg), "e": dataclasses.asdict(env_cfg)}))
     saved = dict(manifest.get("generator", {}))
+    saved.setdefault("labels", "scene")  # datasets made before label sets existed
     for settings in (saved, wanted["g"]):
         settings.pop("workers", None)  # how many processes made it does not change the data
     return saved == wanted["g"] and manifest.get("env") == wanted["e"]

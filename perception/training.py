@@ -15,7 +15,6 @@ from torch import nn
 from envs.io import atomic_write, write_json
 from perception import mnist, scenes
 from perception.config import PerceptionTrainConfig
-from perception.labels import CLASS_NAMES as SCENE_CLASSES
 from perception.labels import flip_label
 from perception.model import PerceptionNet, save_checkpoint
 
@@ -53,7 +52,8 @@ def load_dataset(cfg: PerceptionTrainConfig, log: Callable[[str], None] = print)
     for split in scenes.SPLITS:
         frames, labels, _ = scenes.load_split(d.path, split)
         splits[split] = (frames, labels)
-    return Dataset(splits, SCENE_CLASSES, "highway", {"manifest": scenes.read_manifest(d.path)})
+    manifest = scenes.read_manifest(d.path)
+    return Dataset(splits, list(manifest["class_names"]), "highway", {"manifest": manifest})
 
 
 def class_weights(labels: np.ndarray, n_classes: int) -> torch.Tensor:
@@ -66,10 +66,10 @@ def class_weights(labels: np.ndarray, n_classes: int) -> torch.Tensor:
 class Augmenter:
     """Label-preserving augmentation for each dataset kind."""
 
-    def __init__(self, kind: str, generator: torch.Generator) -> None:
+    def __init__(self, kind: str, generator: torch.Generator, n_classes: int = 8) -> None:
         self.kind = kind
         self.gen = generator
-        self.flip = torch.tensor([flip_label(c) for c in range(len(SCENE_CLASSES))])
+        self.flip = torch.tensor([flip_label(c) for c in range(n_classes)] if kind == "highway" else [])
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = x.float()
@@ -144,7 +144,7 @@ def train_classifier(cfg: PerceptionTrainConfig, out: Path, log: Callable[[str],
         optimizer, t.lr, total_steps=t.epochs * steps_per_epoch, pct_start=0.1
     )
     gen = torch.Generator().manual_seed(t.seed)
-    augment = Augmenter(data.kind, gen)
+    augment = Augmenter(data.kind, gen, n_classes)
     xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
 
     best = {"balanced_accuracy": -1.0}

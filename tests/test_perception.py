@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 from pathlib import Path
@@ -13,28 +14,28 @@ import torch
 from envs import EnvConfig, RewardConfig, make_env
 from perception.config import DatasetConfig
 from perception.extractor import FramesExtractor, extractor_kwargs
-from perception.labels import CLASS_NAMES, flip_label, scene_label
+from perception.labels import CLASS_NAMES, class_names, flip_label, scene_label
 from perception.mnist import FILES, IDXError, load_mnist, read_idx, write_idx
 from perception.model import CheckpointError, PerceptionNet, load_checkpoint, save_checkpoint
-from perception.scenes import generate, load_split, read_manifest, split_episodes
+from perception.scenes import generate, load_split, matches, read_manifest, split_episodes
 from tests.conftest import assert_not_blank, run_script
 
 
 # ---------------------------------------------------------------- labels
-def place(env, lane: int, x: float):
-    """A traffic vehicle at longitudinal position x [m] of lane ``lane``."""
+def place(env, lane: int, x: float, speed: float = 25.0):
+    """A traffic vehicle at longitudinal position x [m] of lane ``lane``, driving at ``speed`` [m/s]."""
     from highway_env.vehicle.kinematics import Vehicle
 
     road = env.unwrapped.road
     lane_index = ("0", "1", lane)
-    v = Vehicle(road, road.network.get_lane(lane_index).position(x, 0), heading=0.0, speed=25.0)
+    v = Vehicle(road, road.network.get_lane(lane_index).position(x, 0), heading=0.0, speed=speed)
     v.lane_index = lane_index
     road.vehicles.append(v)
     return v
 
 
-def scene(ego_lane: int, others: list[tuple[int, float]]) -> int:
-    """Label of a hand-built scene: ego at x=100 m in ``ego_lane``, traffic at (lane, x)."""
+def scene(ego_lane: int, others: list[tuple], label_set: str = "scene", ego_speed: float = 25.0) -> int:
+    """Label of a hand-built scene: ego at x=100 m in ``ego_lane`` at ``ego_speed``, traffic at (lane, x[, speed])."""
     env = make_env(EnvConfig(observation="kinematics"), RewardConfig())
     env.reset(seed=0)
     base = env.unwrapped
@@ -43,10 +44,11 @@ def scene(ego_lane: int, others: list[tuple[int, float]]) -> int:
     lane = base.road.network.get_lane(("0", "1", ego_lane))
     ego.position = lane.position(100.0, 0)
     ego.heading = 0.0
+    ego.speed = ego_speed
     ego.lane_index = ego.target_lane_index = ("0", "1", ego_lane)
-    for lane_id, x in others:
-        place(env, lane_id, x)
-    return scene_label(env)
+    for other in others:
+        place(env, *other)
+    return scene_label(env, label_set)
 
 
 @pytest.mark.parametrize(
@@ -67,17 +69,48 @@ def test_labels_agree_with_hand_checked_scenes(ego_lane: int, others: list, expe
     assert CLASS_NAMES[scene(ego_lane, others)] == expected
 
 
+@pytest.mark.parametrize(
+    ("others", "ego_speed", "expected"),
+    [
+        ([(1, 125.0, 20.0)], 30.0, "AB"),  # 20 m gap, closing at 10 m/s
+        ([(1, 135.0, 15.0)], 30.0, "B"),  # 30 m gap: beyond the near zone, but closing at 15 m/s
+        ([(1, 145.0, 20.0)], 30.0, "clear"),  # 40 m gap leaves room to slow down from 30 to 20 m/s
+        ([(1, 125.0, 30.0)], 25.0, "A"),  # near, but pulling away
+        ([(1, 118.0, 25.0)], 25.0, "A"),  # 13 m gap at equal speeds: beyond RSS's distance
+        ([(0, 110.0, 10.0)], 30.0, "L"),  # a slow car beside, in another lane: no braking
+        ([], 30.0, "clear"),
+    ],
+)
+def test_brake_labels_agree_with_hand_checked_scenes(others: list, ego_speed: float, expected: str) -> None:
+    assert class_names("scene_brake")[scene(1, others, "scene_brake", ego_speed)] == expected
+    assert CLASS_NAMES[scene(1, others, "scene", ego_speed)] == (expected.replace("B", "") or "clear")
+
+
 def test_flip_label_swaps_left_and_right() -> None:
-    names = {n: i for i, n in enumerate(CLASS_NAMES)}
+    names = {n: i for i, n in enumerate(class_names("scene_brake"))}
     assert flip_label(names["L"]) == names["R"]
     assert flip_label(names["LA"]) == names["AR"]
     assert flip_label(names["LAR"]) == names["LAR"]
     assert flip_label(names["A"]) == names["A"]
+    assert flip_label(names["LB"]) == names["RB"]
+    assert flip_label(names["ARB"]) == names["LAB"]
+    assert [flip_label(flip_label(c)) for c in range(16)] == list(range(16))
+
+
+def test_label_sets_are_named_and_checked() -> None:
+    assert class_names("scene") == CLASS_NAMES == ["clear", "L", "A", "LA", "R", "LR", "AR", "LAR"]
+    assert class_names("scene_brake")[:8] == CLASS_NAMES and class_names("scene_brake")[8] == "B"
+    with pytest.raises(ValueError, match="labels: unknown label set 'brake'"):
+        class_names("brake")
+    with pytest.raises(ValueError, match="labels: must be one of scene, scene_brake"):
+        DatasetConfig(labels="brake")
 
 
 # ---------------------------------------------------------------- scene dataset
-def tiny_dataset(path: Path, seed: int = 0) -> DatasetConfig:
-    cfg = DatasetConfig(path=str(path), episodes=5, seed=seed, val_fraction=0.2, test_fraction=0.2, workers=1)
+def tiny_dataset(path: Path, seed: int = 0, labels: str = "scene") -> DatasetConfig:
+    cfg = DatasetConfig(
+        path=str(path), episodes=5, seed=seed, val_fraction=0.2, test_fraction=0.2, workers=1, labels=labels
+    )
     generate(cfg, EnvConfig())
     return cfg
 
@@ -99,6 +132,20 @@ def test_scene_dataset_is_deterministic_and_split_by_episode(tmp_path: Path) -> 
     manifest = read_manifest(tmp_path / "a")
     assert manifest["generator"]["seed"] == 0 and manifest["class_names"] == CLASS_NAMES
     assert sum(manifest["splits"]["train"]["class_counts"].values()) == manifest["splits"]["train"]["frames"]
+
+
+def test_brake_label_set_dataset_and_old_manifests(tmp_path: Path) -> None:
+    cfg = tiny_dataset(tmp_path / "brake", labels="scene_brake")
+    manifest = read_manifest(tmp_path / "brake")
+    assert manifest["class_names"] == class_names("scene_brake")
+    labels = np.concatenate([load_split(tmp_path / "brake", s)[1] for s in ("train", "val", "test")])
+    assert labels.max() < 16 and (labels >= 8).any()  # 5 episodes include the always-faster driver
+    assert matches(tmp_path / "brake", cfg, EnvConfig())
+    assert not matches(tmp_path / "brake", dataclasses.replace(cfg, labels="scene"), EnvConfig())
+    # A dataset made before label sets existed has no "labels" key: it is a "scene" dataset.
+    del manifest["generator"]["labels"]
+    (tmp_path / "brake" / "manifest.json").write_text(json.dumps(manifest))
+    assert matches(tmp_path / "brake", dataclasses.replace(cfg, labels="scene"), EnvConfig())
 
 
 def test_splits_differ_by_seed() -> None:
