@@ -35,13 +35,15 @@ SIDE_AHEAD = 15.0  # m, bumper gap ahead that blocks a side lane
 SIDE_BEHIND = 10.0  # m, bumper gap behind that blocks a side lane
 
 LEFT, AHEAD, RIGHT, BRAKE = 1, 2, 4, 8
+FACTS = {"L": LEFT, "A": AHEAD, "R": RIGHT, "B": BRAKE}
+"""Letter of each yes/no fact -> its bit."""
 LABEL_SETS = {"scene": 8, "scene_brake": 16}
 """Label set -> number of classes. Class index = bitmask of LEFT | AHEAD | RIGHT (| BRAKE)."""
 
 
 def class_name(label: int) -> str:
     """``clear``, or the letters of the bits set, e.g. ``LA``, ``ARB``."""
-    return "".join(c for bit, c in ((LEFT, "L"), (AHEAD, "A"), (RIGHT, "R"), (BRAKE, "B")) if label & bit) or "clear"
+    return "".join(c for c, bit in FACTS.items() if label & bit) or "clear"
 
 
 def class_names(label_set: str = "scene") -> list[str]:

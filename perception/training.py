@@ -15,7 +15,7 @@ from torch import nn
 from envs.io import atomic_write, write_json
 from perception import mnist, scenes
 from perception.config import PerceptionTrainConfig
-from perception.labels import flip_label
+from perception.labels import FACTS, flip_label
 from perception.model import PerceptionNet, save_checkpoint
 
 Split = tuple[np.ndarray, np.ndarray]
@@ -117,6 +117,25 @@ def scores(cm: np.ndarray, class_names: list[str]) -> dict[str, Any]:
     }
 
 
+def fact_scores(cm: np.ndarray) -> dict[str, dict[str, float]]:
+    """Per yes/no fact of a highway label set (L, A, R, B: see :mod:`perception.labels`), how well the
+    predicted classes get it right, whatever the other facts: precision, recall and accuracy."""
+    classes = np.arange(len(cm))
+    out = {}
+    for letter, bit in FACTS.items():
+        if bit >= len(cm):
+            continue
+        has = (classes & bit) > 0
+        tp, fn, fp = cm[has][:, has].sum(), cm[has][:, ~has].sum(), cm[~has][:, has].sum()
+        out[letter] = {
+            "precision": float(tp / max(tp + fp, 1)),
+            "recall": float(tp / max(tp + fn, 1)),
+            "accuracy": float((cm.sum() - fn - fp) / max(cm.sum(), 1)),
+            "support": int(tp + fn),
+        }
+    return out
+
+
 def pixel_stats(x: np.ndarray, sample: int = 2000) -> tuple[float, float]:
     """Mean and std of pixels in [0, 1] units, from up to ``sample`` images."""
     idx = np.linspace(0, len(x) - 1, min(sample, len(x))).astype(int)
@@ -188,6 +207,8 @@ def train_classifier(cfg: PerceptionTrainConfig, out: Path, log: Callable[[str],
         "train_seconds": round(time.monotonic() - start, 1),
         "confusion_matrix": cm.tolist(),
     }
+    if data.kind == "highway":
+        metrics["test_facts"] = fact_scores(cm)
     meta = {
         "input_shape": list(x_train.shape[1:]),
         "mean": mean,

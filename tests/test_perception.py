@@ -362,3 +362,19 @@ def test_extractor_kwargs_carry_the_normalization(frames_checkpoint: Path) -> No
     kwargs = extractor_kwargs(frames_checkpoint, True, 64)
     assert kwargs == {"features_dim": 64, "freeze": True, "mean": pytest.approx(0.35), "std": pytest.approx(0.15)}
     assert extractor_kwargs(None, False, 64) == {"features_dim": 64, "freeze": False}
+
+
+def test_fact_scores_read_each_fact_off_the_confusion_matrix() -> None:
+    from perception.training import fact_scores
+
+    names = {n: i for i, n in enumerate(class_names("scene_brake"))}
+    cm = np.zeros((16, 16), dtype=np.int64)
+    cm[names["AB"], names["AB"]] = 3  # both facts right
+    cm[names["AB"], names["A"]] = 1  # B missed, A right
+    cm[names["clear"], names["B"]] = 2  # B false alarm
+    cm[names["L"], names["L"]] = 4
+    facts = fact_scores(cm)
+    assert facts["B"] == {"precision": 0.6, "recall": 0.75, "accuracy": 0.7, "support": 4}
+    assert facts["A"]["recall"] == 1.0 and facts["A"]["precision"] == 1.0
+    assert facts["L"]["support"] == 4 and facts["R"]["support"] == 0
+    assert set(fact_scores(cm[:8, :8])) == {"L", "A", "R"}
