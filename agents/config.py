@@ -39,7 +39,12 @@ class AgentConfig:
     """Weight of a cross-entropy, fitted after every PPO update, that pulls the policy toward the
     action the safety monitor stood behind on the steps it corrected (:mod:`agents.corrections`); 0 = off."""
     correction_memory: int = 1024
-    """How many of the latest corrected steps that cross-entropy is fitted on."""
+    """How many of the latest labelled steps are kept for that cross-entropy (up to 8 minibatches are
+    drawn from them after each update): the corrected ones, or with ``correction_two_sided`` every
+    monitored step."""
+    correction_two_sided: bool = False
+    """Also fit the steps the monitor accepted, to the policy's own action there, so that corrections
+    weigh in proportion to how often they happen (only with ``correction_coef`` > 0)."""
     learning_rate: float = 5e-4
     """Adam step size."""
     n_steps: int = 256
@@ -80,6 +85,8 @@ class AgentConfig:
             )
         if self.correction_coef < 0:
             raise ValueError(f"correction_coef: must be >= 0, got {self.correction_coef}")
+        if self.correction_two_sided and self.correction_coef == 0:
+            raise ValueError("correction_two_sided: needs correction_coef > 0")
         if not 0 < self.learning_rate < 1:
             raise ValueError(f"learning_rate: must be in (0, 1), got {self.learning_rate}")
         for name in ("gamma", "gae_lambda"):

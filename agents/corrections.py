@@ -14,6 +14,11 @@ Measured on the default pipeline (README, session 7): the labels are one-sided (
 of caution) and a camera policy cannot tell corrected states from look-alike ones, so at weight
 1.0 and 0.1 alike the policy learned to crawl (20.6-21.1 m/s, 0-1 % crashes without the monitor).
 Hence off by default.
+
+``two_sided`` also keeps the steps the monitor accepted, labelled with the policy's own action: the
+fit then distills the monitored policy (what the monitor stood behind, on every step) into the bare
+one, and a correction weighs in proportion to how often its kind of state is corrected, rather than
+being all the fit sees.
 """
 
 from __future__ import annotations
@@ -44,21 +49,44 @@ def correction_label(safety: dict[str, Any] | None) -> int | None:
     return None  # aborts and swerves correct an earlier decision, not this one
 
 
+def monitored_label(safety: dict[str, Any] | None) -> int | None:
+    """What the monitor stood behind on this step, corrected or not (the two-sided label).
+
+    :func:`correction_label` on corrected steps; the policy's own action on steps the monitor
+    accepted, or on which its emergency brake backed a SLOWER; None without a monitor, and on aborts
+    and swerves (they correct an earlier decision).
+    """
+    label = correction_label(safety)
+    if label is not None or not safety:
+        return label
+    proposed = int(safety["proposed_action"])
+    if not safety["overridden"] or (safety["emergency_braking"] and proposed == SLOWER):
+        return proposed
+    return None
+
+
 class CorrectionLearning(BaseCallback):
     """Fit the policy to the monitor's corrections after every PPO update (see the module docstring).
 
-    Collects (observation, :func:`correction_label`) pairs during rollouts, keeps the latest
-    ``memory`` of them, and after each update (and once at the end of training) takes one pass of
-    minibatch gradient steps on ``coef`` times their cross-entropy, with PPO's own optimizer.
+    Collects (observation, :func:`correction_label`) pairs during rollouts (:func:`monitored_label`
+    with ``two_sided``), keeps the latest ``memory`` of them, and after each update (and once at the
+    end of training) takes up to ``FIT_BATCHES`` minibatch gradient steps on ``coef`` times their
+    cross-entropy, with PPO's own optimizer, on a random draw from that memory.
     The rollout itself is untouched: PPO's data stays on-policy.
 
     :param coef: weight of the cross-entropy (> 0)
-    :param memory: how many of the latest corrected steps are fitted on
+    :param memory: how many of the latest labelled steps are kept
     :param batch_size: minibatch size of those steps
-    :param seed: seeds the minibatch order
+    :param seed: seeds the draws
+    :param two_sided: label the accepted steps too (see the module docstring)
     """
 
-    def __init__(self, coef: float, memory: int = 1024, batch_size: int = 128, seed: int = 0) -> None:
+    FIT_BATCHES = 8
+    """Minibatches per fit: bounds its cost when the memory is large (two-sided)."""
+
+    def __init__(
+        self, coef: float, memory: int = 1024, batch_size: int = 128, seed: int = 0, two_sided: bool = False
+    ) -> None:
         if coef <= 0:
             raise ValueError(f"coef: must be > 0, got {coef}")
         if memory < 1 or batch_size < 1:
@@ -68,13 +96,14 @@ class CorrectionLearning(BaseCallback):
         self.obs: deque[np.ndarray] = deque(maxlen=memory)
         self.labels: deque[int] = deque(maxlen=memory)
         self.collected = 0
+        self.label = monitored_label if two_sided else correction_label
         self.rng = np.random.default_rng(seed)
 
     def _on_step(self) -> bool:
         # The buffer is not written yet when callbacks run: the observation acted on is still _last_obs.
         last_obs = self.model._last_obs
         for i, info in enumerate(self.locals["infos"]):
-            label = correction_label(info.get("safety"))
+            label = self.label(info.get("safety"))
             if label is not None:
                 self.obs.append(np.array(last_obs[i]))
                 self.labels.append(label)
@@ -88,12 +117,14 @@ class CorrectionLearning(BaseCallback):
         self.fit()
 
     def fit(self) -> float | None:
-        """One pass over the remembered corrections; returns the mean loss (None if there are none)."""
+        """Fit a draw from the remembered steps; returns the mean loss (None if there are none)."""
         if not self.labels:
             return None
         policy = self.model.policy
-        obs, labels = np.stack(self.obs), torch.as_tensor(np.array(self.labels), device=policy.device)
-        order, losses = self.rng.permutation(len(labels)), []
+        draw = self.rng.permutation(len(self.labels))[: self.FIT_BATCHES * self.batch_size]
+        obs = np.stack([self.obs[i] for i in draw])
+        labels = torch.as_tensor(np.array([self.labels[i] for i in draw]), device=policy.device)
+        order, losses = np.arange(len(draw)), []
         policy.set_training_mode(True)
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]

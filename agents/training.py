@@ -143,7 +143,11 @@ def train(cfg: TrainConfig) -> TrainResult:
         if cfg.agent.correction_coef > 0:
             callbacks.append(
                 CorrectionLearning(
-                    cfg.agent.correction_coef, cfg.agent.correction_memory, cfg.agent.batch_size, cfg.run.seed
+                    cfg.agent.correction_coef,
+                    cfg.agent.correction_memory,
+                    cfg.agent.batch_size,
+                    cfg.run.seed,
+                    two_sided=cfg.agent.correction_two_sided,
                 )
             )
         if cfg.run.progress_bar:

@@ -11,7 +11,7 @@ import torch
 from stable_baselines3 import PPO
 
 from agents.config import load_train_config
-from agents.corrections import CorrectionLearning, correction_label
+from agents.corrections import CorrectionLearning, correction_label, monitored_label
 from agents.plots import read_scalars
 from agents.schema import ConfigError
 from agents.training import train
@@ -43,6 +43,22 @@ def safety(proposed: int, executed: int, overridden: bool = True, braking: int =
 )
 def test_correction_label(info: dict | None, label: int | None) -> None:
     assert correction_label(info) == label
+
+
+@pytest.mark.parametrize(
+    "info, label",
+    [
+        (None, None),
+        (safety(FASTER, FASTER, overridden=False), FASTER),  # accepted: the policy's own action
+        (safety(FASTER, IDLE), IDLE),
+        (safety(IDLE, IDLE, braking=2), SLOWER),
+        (safety(SLOWER, SLOWER, braking=2), SLOWER),  # the brake backed the policy's SLOWER
+        (safety(IDLE, IDLE), None),  # an abort or a swerve
+    ],
+    ids=["unmonitored", "accepted", "refused", "braked", "braked-after-slower", "abort"],
+)
+def test_monitored_label(info: dict | None, label: int | None) -> None:
+    assert monitored_label(info) == label
 
 
 class OverrulingEnv(gym.Env):
@@ -80,6 +96,42 @@ def test_policy_learns_the_monitors_action(coef: float) -> None:
         assert abs(after - before) < 0.15
 
 
+class SometimesOverrulingEnv(gym.Env):
+    """Observation 1 or -1 at random; on 1 a monitor-like info replaces every action but SLOWER by SLOWER,
+    on -1 it accepts the action. Reward 0 whatever happens."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    action_space = gym.spaces.Discrete(5)
+
+    def _draw(self) -> np.ndarray:
+        self.flag = self.np_random.random() < 0.3
+        return np.array([1.0 if self.flag else -1.0], dtype=np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self._draw(), {}
+
+    def step(self, action):
+        overrule = self.flag and int(action) != SLOWER
+        info = {"safety": safety(int(action), SLOWER if overrule else int(action), overridden=overrule)}
+        return self._draw(), 0.0, False, False, info
+
+
+def test_two_sided_fit_keeps_accepted_states_and_learns_corrected_ones() -> None:
+    model = PPO(
+        "MlpPolicy", SometimesOverrulingEnv(), learning_rate=3e-3, n_steps=32, batch_size=32, n_epochs=1, seed=0
+    )
+    callback = CorrectionLearning(2.0, memory=512, batch_size=32, two_sided=True)
+    model.learn(1024, callback=callback)
+    assert callback.collected == 1024  # every step is labelled: the corrected and the accepted ones
+    labels = np.array(callback.labels)
+    assert 0.2 < np.mean(labels == SLOWER) < 0.55  # corrections (30 % of states) plus the policy's own SLOWERs
+    with torch.no_grad():
+        probs = model.policy.get_distribution(torch.tensor([[1.0], [-1.0]])).distribution.probs
+    assert probs[0, SLOWER] > 0.6  # corrected state: the monitor's action
+    assert probs[1, SLOWER] < 0.4  # accepted state: not pulled toward SLOWER
+
+
 @pytest.mark.parametrize(
     "kwargs, fragment",
     [({"coef": 0.0}, "coef"), ({"coef": 1.0, "memory": 0}, "memory"), ({"coef": 1.0, "batch_size": 0}, "batch")],
@@ -89,7 +141,9 @@ def test_correction_learning_rejects_bad_settings(kwargs: dict, fragment: str) -
         CorrectionLearning(**kwargs)
 
 
-@pytest.mark.parametrize("override", ["agent.correction_coef=-1", "agent.correction_memory=0"])
+@pytest.mark.parametrize(
+    "override", ["agent.correction_coef=-1", "agent.correction_memory=0", "agent.correction_two_sided=true"]
+)
 def test_correction_config_errors(override: str) -> None:
     with pytest.raises(ConfigError, match=override.split("=")[0].split(".")[1]):
         load_train_config(CONFIG_DIR, [override])
