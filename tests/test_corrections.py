@@ -149,10 +149,16 @@ def test_correction_config_errors(override: str) -> None:
         load_train_config(CONFIG_DIR, [override])
 
 
-def test_smoke_run_learns_corrections(tmp_path: Path) -> None:
+@pytest.mark.parametrize("two_sided", [False, True], ids=["one-sided", "two-sided"])
+def test_smoke_run_learns_corrections(tmp_path: Path, two_sided: bool) -> None:
     overrides = [*SMOKE, "run.name=c", f"run.dir={tmp_path}", "eval.episodes=0", "agent.correction_coef=1.0"]
+    overrides.append(f"agent.correction_two_sided={str(two_sided).lower()}")
     result = train(load_train_config(CONFIG_DIR, ["agent=ppo_mlp", *overrides]))
     assert result.timesteps == 256
     scalars = read_scalars(tmp_path / "c" / "tb", ["train/corrections_seen", "train/correction_loss"])
-    assert scalars["train/corrections_seen"][1].max() > 0  # an untrained policy gets corrected
+    seen = scalars["train/corrections_seen"][1].max()  # logged after the first 128-step rollout
+    if two_sided:
+        assert seen >= 120  # every monitored step but aborts and swerves
+    else:
+        assert 0 < seen < 120  # an untrained policy gets corrected, not on every step
     assert np.isfinite(scalars["train/correction_loss"][1]).all()
