@@ -121,13 +121,13 @@ class CorrectionLearning(BaseCallback):
         if not self.labels:
             return None
         policy = self.model.policy
-        draw = self.rng.permutation(len(self.labels))[: self.FIT_BATCHES * self.batch_size]
+        draw = self.rng.permutation(len(self.labels))[: self.FIT_BATCHES * self.batch_size]  # random order too
         obs = np.stack([self.obs[i] for i in draw])
         labels = torch.as_tensor(np.array([self.labels[i] for i in draw]), device=policy.device)
-        order, losses = np.arange(len(draw)), []
+        losses = []
         policy.set_training_mode(True)
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
+        for start in range(0, len(draw), self.batch_size):
+            batch = slice(start, start + self.batch_size)
             obs_tensor, _ = policy.obs_to_tensor(obs[batch])
             logits = policy.get_distribution(obs_tensor).distribution.logits
             loss = self.coef * nn.functional.cross_entropy(logits, labels[batch])

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from envs.config import EnvConfig
-from perception.labels import LABEL_SETS
+from perception.labels import check_label_set
 
 
 @dataclass
@@ -42,8 +42,7 @@ class DatasetConfig:
             raise ValueError("val_fraction: val_fraction + test_fraction must be < 1")
         if not self.vehicles_density or min(self.vehicles_density) <= 0:
             raise ValueError("vehicles_density: need positive densities")
-        if self.labels not in LABEL_SETS:
-            raise ValueError(f"labels: must be one of {', '.join(LABEL_SETS)}, got {self.labels!r}")
+        check_label_set(self.labels)
 
 
 @dataclass

@@ -46,10 +46,15 @@ def class_name(label: int) -> str:
     return "".join(c for c, bit in FACTS.items() if label & bit) or "clear"
 
 
-def class_names(label_set: str = "scene") -> list[str]:
-    """Names of the classes of ``label_set`` (see :data:`LABEL_SETS`), in index order."""
+def check_label_set(label_set: str) -> None:
+    """:raises ValueError: ``label_set`` is not one of :data:`LABEL_SETS`"""
     if label_set not in LABEL_SETS:
         raise ValueError(f"labels: unknown label set {label_set!r} (known: {', '.join(LABEL_SETS)})")
+
+
+def class_names(label_set: str = "scene") -> list[str]:
+    """Names of the classes of ``label_set`` (see :data:`LABEL_SETS`), in index order."""
+    check_label_set(label_set)
     return [class_name(i) for i in range(LABEL_SETS[label_set])]
 
 
@@ -97,8 +102,7 @@ def _brake_needed(env: Any) -> bool:
 
 def scene_label(env: Any, label_set: str = "scene") -> int:
     """Class index of the current scene of a highway-env env in ``label_set`` (see module docstring)."""
-    if label_set not in LABEL_SETS:
-        raise ValueError(f"labels: unknown label set {label_set!r} (known: {', '.join(LABEL_SETS)})")
+    check_label_set(label_set)
     base = env.unwrapped
     origin, dest, lane_id = base.vehicle.lane_index
     n_lanes = len(base.road.network.graph[origin][dest])

@@ -102,7 +102,7 @@ def test_label_sets_are_named_and_checked() -> None:
     assert class_names("scene_brake")[:8] == CLASS_NAMES and class_names("scene_brake")[8] == "B"
     with pytest.raises(ValueError, match="labels: unknown label set 'brake'"):
         class_names("brake")
-    with pytest.raises(ValueError, match="labels: must be one of scene, scene_brake"):
+    with pytest.raises(ValueError, match="labels: unknown label set 'brake' \\(known: scene, scene_brake\\)"):
         DatasetConfig(labels="brake")
 
 
