@@ -17,7 +17,6 @@ Three reflexes:
 from __future__ import annotations
 
 import math
-import types
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +27,23 @@ from envs.safety import RSSParams, safe_longitudinal_distance, time_to_collision
 
 LANE_LEFT, IDLE, LANE_RIGHT, FASTER, SLOWER = 0, 1, 2, 3, 4
 SEARCH_RANGE = 120.0  # m along the road; nothing farther matters within a 1 s decision
+
+
+class _ReflexHook:
+    """Stands in for ``road.act``: the road's own act, then the monitor's per-frame reflexes.
+
+    A plain object rather than a closure, so that ``copy.deepcopy`` (a planner copying the
+    env to look ahead) and pickling rebind it to the copied road and monitor; a closure
+    would keep driving the original road's vehicles from the copy.
+    """
+
+    def __init__(self, road: Any, monitor: SafetyMonitor) -> None:
+        self.road = road
+        self.monitor = monitor
+
+    def __call__(self) -> None:
+        type(self.road).act(self.road)
+        self.monitor._reflexes(self.monitor.env.unwrapped.vehicle)
 
 
 @dataclass
@@ -269,14 +285,7 @@ class SafetyMonitor(gym.Wrapper, gym.utils.RecordConstructorArgs):
     # ------------------------------------------------------------------ emergency brake
     def _hook(self, road: Any) -> None:
         """Run the reflexes at every simulation step, after every vehicle has chosen its control."""
-        monitor = self
-        original_act = road.act
-
-        def act(self_road: Any) -> None:
-            original_act()
-            monitor._reflexes(monitor.env.unwrapped.vehicle)
-
-        road.act = types.MethodType(act, road)
+        road.act = _ReflexHook(road, self)
         self._hooked = road
 
     def _reflexes(self, ego: Any) -> None:

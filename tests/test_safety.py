@@ -319,6 +319,31 @@ def test_monitor_rejects_bad_arguments() -> None:
         SafetyMonitor(gym.make("highway-fast-v0", config={"action": {"type": "ContinuousAction"}}), SafetyConfig())
 
 
+def test_deepcopy_replays_the_same_future() -> None:
+    """A planner's deep copy must simulate the real future and leave the original untouched."""
+    import copy
+
+    from envs.drivers import OvertakingDriver
+
+    def drive(env: gym.Env, steps: int) -> list[tuple[float, float, bool]]:
+        trace = []
+        for _ in range(steps):
+            _, _, terminated, truncated, info = env.step(teacher.act(env.unwrapped))
+            trace.append((round(float(info["speed"]), 6), info["safety"]["interventions"], info["crashed"]))
+            if terminated or truncated:
+                break
+        return trace
+
+    teacher = OvertakingDriver()
+    env = make_env(KINEMATICS, RewardConfig(), safety=SafetyConfig())
+    env.reset(seed=5000)
+    drive(env, 3)
+    twin = copy.deepcopy(env)
+    ahead = drive(twin, 12)
+    assert drive(env, 12) == ahead
+    assert len({speed for speed, _, _ in ahead}) > 1  # the scene moved: traffic, not a constant cruise
+
+
 def test_safety_off_installs_nothing() -> None:
     env = make_env(KINEMATICS, RewardConfig(), safety=SafetyConfig(enabled=False))
     env.reset(seed=0)
