@@ -339,6 +339,8 @@ class EvalConfig:
         if self.policy not in ("agent", *BASELINES):
             choices = ", ".join(("agent", *BASELINES))
             raise ValueError(f"policy: unknown policy {self.policy!r} (choose from: {choices}, or a run dir)")
+        if self.policy == "lookahead" and self.env.observation != "kinematics":
+            raise ValueError("policy: lookahead copies the simulator each step; it needs env.observation=kinematics")
         if self.policy == "agent" and self.run is None:
             raise ValueError("policy: 'agent' needs run=<run dir> (or choose a baseline with policy=...)")
         if self.episodes < 1:

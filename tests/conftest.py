@@ -47,3 +47,36 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     runs = tmp_path_factory.mktemp("runs")
     overrides = [*SMOKE, "run.name=shared", f"run.dir={runs}", "agent.n_envs=1", "eval.episodes=1"]
     return train(load_train_config(CONFIG_DIR, overrides)).run_dir
+
+
+def scene(ego_lane: int, ego_speed: float, others: list[tuple[int, float, float]], cfg=None):
+    """An env with the ego at x=100 m and scripted traffic at (lane, x, speed), and its monitor (None if disabled)."""
+    import numpy as np
+
+    from envs import EnvConfig, RewardConfig, make_env
+    from envs.config import SafetyConfig
+    from envs.scenarios import ScriptedVehicle
+
+    env = make_env(EnvConfig(observation="kinematics"), RewardConfig(), safety=cfg or SafetyConfig())
+    env.reset(seed=0)
+    base = env.unwrapped
+    ego = base.vehicle
+    lane = base.road.network.get_lane(("0", "1", ego_lane))
+    ego.position, ego.heading, ego.speed = lane.position(100.0, 0), 0.0, ego_speed
+    ego.lane_index = ego.target_lane_index = ("0", "1", ego_lane)
+    ego.speed_index = int(np.argmin(np.abs(ego.target_speeds - ego_speed)))
+    ego.target_speed = ego.target_speeds[ego.speed_index]
+    base.road.vehicles = [ego]
+    for lane_id, x, speed in others:
+        side = base.road.network.get_lane(("0", "1", lane_id))
+        base.road.vehicles.append(ScriptedVehicle(base.road, side.position(x, 0), speed))
+    return env, monitor_of(env) if (cfg is None or cfg.enabled) else None
+
+
+def monitor_of(env):
+    """The SafetyMonitor in a wrapper stack."""
+    from envs.safety_monitor import SafetyMonitor
+
+    while not isinstance(env, SafetyMonitor):
+        env = env.env
+    return env

@@ -19,7 +19,7 @@ from envs.safety import RSSParams, safe_longitudinal_distance, time_to_collision
 from envs.safety_monitor import FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER, Neighbour, SafetyMonitor, required_braking
 from envs.scenarios import ScenarioParams, braking_avoidable, suite_cells
 from envs.scene import boxed_in, crash_kind, placements
-from tests.conftest import assert_not_blank
+from tests.conftest import assert_not_blank, monitor_of, scene
 
 KINEMATICS = EnvConfig(observation="kinematics")
 
@@ -65,32 +65,6 @@ def test_params_validation() -> None:
 
 
 # ---------------------------------------------------------------- constructed scenes
-def scene(ego_lane: int, ego_speed: float, others: list[tuple[int, float, float]], cfg: SafetyConfig | None = None):
-    """An env with the ego at x=100 m and scripted traffic at (lane, x, speed), and its monitor (None if disabled)."""
-    from envs.scenarios import ScriptedVehicle
-
-    env = make_env(KINEMATICS, RewardConfig(), safety=cfg or SafetyConfig())
-    env.reset(seed=0)
-    base = env.unwrapped
-    ego = base.vehicle
-    lane = base.road.network.get_lane(("0", "1", ego_lane))
-    ego.position, ego.heading, ego.speed = lane.position(100.0, 0), 0.0, ego_speed
-    ego.lane_index = ego.target_lane_index = ("0", "1", ego_lane)
-    ego.speed_index = int(np.argmin(np.abs(ego.target_speeds - ego_speed)))
-    ego.target_speed = ego.target_speeds[ego.speed_index]
-    base.road.vehicles = [ego]
-    for lane_id, x, speed in others:
-        side = base.road.network.get_lane(("0", "1", lane_id))
-        base.road.vehicles.append(ScriptedVehicle(base.road, side.position(x, 0), speed))
-    return env, monitor_of(env) if (cfg is None or cfg.enabled) else None
-
-
-def monitor_of(env: gym.Env) -> SafetyMonitor:
-    while not isinstance(env, SafetyMonitor):
-        env = env.env
-    return env
-
-
 @pytest.mark.parametrize(
     ("ego_lane", "speed", "others", "action", "reason", "executed"),
     [
