@@ -104,7 +104,7 @@ class LookaheadPolicy(Policy):
     ruling the rollout out. Ties keep the driver's own action, so the planner departs from the
     rules only where looking ahead pays. It knows every other car's future, which no camera
     policy can: it shows what speed this traffic allows, with and without the monitor.
-    About 5 x ``horizon`` simulated decisions per decision (~1.3 s on one CPU core at 10).
+    About 5 x ``horizon`` simulated decisions per decision (~1 s on one CPU core at 10).
 
     :param driver: the rule-based driver of the rollouts
     :param horizon: decisions simulated per candidate action, the first included
