@@ -1,7 +1,8 @@
 """Warm start for PPO: clone a privileged expert into the camera policy, then one DAgger round.
 
-The expert (:class:`envs.drivers.OvertakingDriver`, reached through the ``ExpertAdvice``
-wrapper's ``info["expert_action"]``) reads ground truth; the student sees only frames.
+The expert (:class:`envs.drivers.OvertakingDriver`, or :class:`envs.planner.LookaheadPlanner` over it,
+reached through the ``ExpertAdvice`` wrapper's ``info["expert_action"]``) reads ground truth; the
+student sees only frames.
 
 1. ``record``: the expert drives all training envs; frames, expert actions and rewards are kept.
 2. ``fit``: the policy head learns the expert's action (cross-entropy) and the value head

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from envs.drivers import DriverParams, OvertakingDriver
+from envs.planner import LookaheadPlanner
 from envs.scene import hand_ego_to_idm
 
 # highway-env's DiscreteMetaAction indices.
@@ -95,62 +96,25 @@ class RulesPolicy(Policy):
 
 
 class LookaheadPolicy(Policy):
-    """A planner with a perfect model of the simulator: a ceiling for this traffic, not a driver.
+    """A planner with a perfect model of the simulator (:class:`envs.planner.LookaheadPlanner`).
 
-    At each decision, every meta-action is tried on a deep copy of the env (monitor, traffic and
-    random state included, so the copy's future is the env's own), then the rule-based driver
-    drives ``horizon - 1`` more decisions in the copy. The action whose rollout covers the most
-    speed [m/s summed over decisions] wins, each override costing ``override_cost`` and a crash
-    ruling the rollout out. Ties keep the driver's own action, so the planner departs from the
-    rules only where looking ahead pays. It knows every other car's future, which no camera
-    policy can: it shows what speed this traffic allows, with and without the monitor.
-    About 5 x ``horizon`` simulated decisions per decision (~1 s on one CPU core at 10).
+    A ceiling for this traffic, not a driver: it reads every car's future, which no camera policy
+    can, so it shows what speed the traffic allows, with and without the monitor.
 
-    :param driver: the rule-based driver of the rollouts
-    :param horizon: decisions simulated per candidate action, the first included
-    :param override_cost: what an override in a rollout costs, in m/s of summed speed
+    :param planner: the planner (default: horizon 10 decisions, an override costs 5 m/s)
     """
 
     name = "lookahead"
-    CRASH = -1.0e6  # below any rollout that does not crash
 
-    def __init__(self, driver: OvertakingDriver | None = None, horizon: int = 10, override_cost: float = 5.0) -> None:
-        if horizon < 1:
-            raise ValueError(f"horizon: must be >= 1, got {horizon}")
-        if override_cost < 0:
-            raise ValueError(f"override_cost: must be >= 0, got {override_cost}")
-        self.driver = driver or OvertakingDriver()
-        self.horizon = horizon
-        self.override_cost = override_cost
+    def __init__(self, planner: LookaheadPlanner | None = None) -> None:
+        self.planner = planner or LookaheadPlanner()
         self.env: Any = None
 
     def reset(self, env: Any, seed: int) -> None:
         self.env = env  # the whole wrapper stack: the monitor's overrides are part of the future
 
-    def scores(self) -> dict[int, float]:
-        """Each meta-action's rollout score from the env's current state (the env is not touched)."""
-        return {action: self._rollout(action) for action in ACTION_NAMES}
-
-    def _rollout(self, action: int) -> float:
-        import copy
-
-        twin = copy.deepcopy(self.env)
-        total = 0.0
-        for step in range(self.horizon):
-            _, _, terminated, truncated, info = twin.step(action)
-            if info.get("crashed", False):
-                return self.CRASH + step  # later is less bad
-            total += float(info["speed"])
-            total -= self.override_cost * float(info.get("safety", {}).get("overridden", False))
-            if terminated or truncated:
-                break
-            action = self.driver.act(twin.unwrapped)
-        return total
-
     def __call__(self, obs: Any) -> int:
-        scores = self.scores()
-        own = self.driver.act(self.env.unwrapped)
-        return max((own, *(a for a in scores if a != own)), key=scores.__getitem__)
+        return self.planner.act(self.env)
 
 
 class AgentPolicy(Policy):
@@ -217,7 +181,7 @@ def make_baseline(name: str, n_actions: int = 5, driver: DriverParams | None = N
     if name == "rules":
         return RulesPolicy(OvertakingDriver(driver))
     if name == "lookahead":
-        return LookaheadPolicy(OvertakingDriver(driver))
+        return LookaheadPolicy(LookaheadPlanner(OvertakingDriver(driver)))
     constant = {"idle": 1, "faster": 3, "slower": 4}
     if name in constant:
         return ConstantPolicy(name, constant[name])

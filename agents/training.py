@@ -123,6 +123,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         faults=cfg.faults,
         expert=cfg.driver if imitate else None,
         unmonitored=cfg.agent.unmonitored_envs,
+        expert_lookahead=cfg.imitation.lookahead_horizon if cfg.imitation.expert == "lookahead" else 0,
     )
     start = time.monotonic()
     try:

@@ -9,8 +9,10 @@ import gymnasium as gym
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecMonitor
 
 from envs import EnvConfig, RewardConfig, make_env
+from envs.advice import ExpertAdvice
 from envs.config import FaultsConfig, SafetyConfig
-from envs.drivers import DriverParams, ExpertAdvice, OvertakingDriver
+from envs.drivers import DriverParams, OvertakingDriver
+from envs.planner import LookaheadPlanner
 
 
 def _build(
@@ -20,6 +22,7 @@ def _build(
     faults: FaultsConfig | None,
     in_subprocess: bool,
     expert: DriverParams | None = None,
+    expert_lookahead: int = 0,
 ) -> gym.Env:
     if in_subprocess:
         # Ctrl-C reaches the whole process group; the parent alone decides how to stop,
@@ -29,7 +32,8 @@ def _build(
     if expert is not None:
         # The expert proposes only what the monitor would accept (its defaults where there is none).
         checks = safety if safety is not None and safety.enabled else SafetyConfig()
-        env = ExpertAdvice(env, OvertakingDriver(expert, safety=checks))
+        driver = OvertakingDriver(expert, safety=checks)
+        env = ExpertAdvice(env, LookaheadPlanner(driver, horizon=expert_lookahead) if expert_lookahead else driver)
     return env
 
 
@@ -42,6 +46,7 @@ def make_vec_env(
     faults: FaultsConfig | None = None,
     expert: DriverParams | None = None,
     unmonitored: int = 0,
+    expert_lookahead: int = 0,
 ) -> VecEnv:
     """``n_envs`` copies of the env; env i is seeded with ``seed + i`` at its first reset.
 
@@ -54,12 +59,17 @@ def make_vec_env(
     :param expert: the style of a rule-based driver whose action goes into every info (``expert_action``),
         for imitation; ``None`` = no advice
     :param unmonitored: how many of the envs (the last ones) run without the monitor
+    :param expert_lookahead: > 0: the advice comes from a lookahead planner over that driver, simulating
+        this many decisions per candidate action (:mod:`envs.planner`); 0: from the driver itself
     """
     if not 0 <= unmonitored <= n_envs:
         raise ValueError(f"unmonitored: must be in 0..{n_envs}, got {unmonitored}")
     subprocess = n_envs > 1
     monitors = [safety] * (n_envs - unmonitored) + [None] * unmonitored
-    fns = [functools.partial(_build, env_cfg, reward_cfg, monitor, faults, subprocess, expert) for monitor in monitors]
+    fns = [
+        functools.partial(_build, env_cfg, reward_cfg, monitor, faults, subprocess, expert, expert_lookahead)
+        for monitor in monitors
+    ]
     venv: VecEnv = SubprocVecEnv(fns) if subprocess else DummyVecEnv(fns)
     venv.seed(seed)
     return VecMonitor(venv, info_keywords=("crashed",))

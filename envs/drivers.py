@@ -16,8 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import gymnasium as gym
-
 from envs.config import SafetyConfig
 from envs.safety import safe_longitudinal_distance
 from envs.safety_monitor import FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER, ActionChecker, Neighbour, lane_neighbours
@@ -115,45 +113,3 @@ class OvertakingDriver:
             if reach > current + self.params.lane_change_gain and self.checker.check(ego, action) is None:
                 return action
         return None
-
-
-class ExpertAdvice(gym.Wrapper, gym.utils.RecordConstructorArgs):
-    """Tell the learner what the overtaking driver would do next (for imitation).
-
-    - observation, action, reward, termination: unchanged.
-    - info: ``expert_action``, the driver's meta-action for the state just reached, and
-      ``target_speed_index``, the ego's current index into its target speeds (what FASTER and
-      SLOWER move, and the frames do not show), after ``reset`` and after every ``step``, while
-      ``advising`` is true (set it false, e.g. with ``venv.set_attr("advising", False)``, once
-      the advice is no longer needed).
-
-    :param env: a highway-env env with ``DiscreteMetaAction`` actions
-    :param driver: the expert (default: :class:`OvertakingDriver` with default settings)
-    """
-
-    def __init__(self, env: gym.Env, driver: OvertakingDriver | None = None) -> None:
-        base = env.unwrapped
-        if not hasattr(base, "road"):
-            raise TypeError("ExpertAdvice needs a highway-env environment")
-        if type(base.action_type).__name__ != "DiscreteMetaAction":
-            raise ValueError("ExpertAdvice needs DiscreteMetaAction actions")
-        if driver is not None and not isinstance(driver, OvertakingDriver):
-            raise TypeError(f"driver must be an OvertakingDriver, got {type(driver).__name__}")
-        gym.utils.RecordConstructorArgs.__init__(self, driver=driver)
-        super().__init__(env)
-        self.driver = driver or OvertakingDriver()
-        self.advising = True
-
-    def _advise(self, info: dict) -> dict:
-        if not self.advising:
-            return info
-        base = self.env.unwrapped  # DiscreteMetaAction (checked in __init__): the ego has a speed index
-        return {**info, "expert_action": self.driver.act(base), "target_speed_index": int(base.vehicle.speed_index)}
-
-    def reset(self, **kwargs: Any) -> tuple[Any, dict]:
-        obs, info = self.env.reset(**kwargs)
-        return obs, self._advise(info)
-
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        return obs, reward, terminated, truncated, self._advise(info)

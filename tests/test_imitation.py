@@ -16,7 +16,8 @@ from agents.config import ImitationConfig, load_train_config
 from agents.imitation import Demonstrations, fit, record, split
 from agents.schema import ConfigError
 from envs import EnvConfig, RewardConfig, make_env
-from envs.drivers import ExpertAdvice, OvertakingDriver
+from envs.advice import ExpertAdvice
+from envs.drivers import OvertakingDriver
 from tests.conftest import CONFIG_DIR, SMOKE, run_script
 
 KINEMATICS = EnvConfig(observation="kinematics")
@@ -129,6 +130,8 @@ def test_holdout_stays_held_out_when_data_grows() -> None:
         ("imitation.steps=-1", "steps: must be >= 0"),
         ("imitation.dagger_steps=10", "dagger_steps: needs steps > 0"),
         ("imitation.holdout=0.7", "holdout: must be in [0, 0.5)"),
+        ("imitation.expert=oracle", "expert: .oracle. is not allowed"),
+        ("imitation.lookahead_horizon=0", "lookahead_horizon: must be >= 1"),
     ],
 )
 def test_imitation_config_errors(override: str, fragment: str) -> None:
@@ -137,7 +140,8 @@ def test_imitation_config_errors(override: str, fragment: str) -> None:
 
 
 # ---------------------------------------------------------------- a run with it
-def test_smoke_run_with_imitation(tmp_path: Path) -> None:
+@pytest.mark.parametrize("expert", ["imitation.expert=rules", "imitation.expert=lookahead"])
+def test_smoke_run_with_imitation(tmp_path: Path, expert: str) -> None:
     proc = run_script(
         "train_agent.py",
         *SMOKE,
@@ -147,6 +151,8 @@ def test_smoke_run_with_imitation(tmp_path: Path) -> None:
         "imitation.steps=96",
         "imitation.dagger_steps=32",
         "imitation.epochs=2",
+        expert,
+        "imitation.lookahead_horizon=1",
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     run = tmp_path / "im"

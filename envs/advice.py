@@ -1,0 +1,57 @@
+"""The expert's advice for imitation: what the teacher would do in the state just reached."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+
+from envs.drivers import OvertakingDriver
+from envs.planner import LookaheadPlanner
+
+
+class ExpertAdvice(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Tell the learner what the expert would do next (for imitation).
+
+    - observation, action, reward, termination: unchanged.
+    - info: ``expert_action``, the driver's meta-action for the state just reached, and
+      ``target_speed_index``, the ego's current index into its target speeds (what FASTER and
+      SLOWER move, and the frames do not show), after ``reset`` and after every ``step``, while
+      ``advising`` is true (set it false, e.g. with ``venv.set_attr("advising", False)``, once
+      the advice is no longer needed).
+
+    :param env: a highway-env env with ``DiscreteMetaAction`` actions
+    :param driver: the expert: the rule-based :class:`OvertakingDriver` (default settings if None), or a
+        :class:`LookaheadPlanner`, which plans on a copy of ``env`` (monitor included where it has one)
+    """
+
+    def __init__(self, env: gym.Env, driver: OvertakingDriver | None = None) -> None:
+        base = env.unwrapped
+        if not hasattr(base, "road"):
+            raise TypeError("ExpertAdvice needs a highway-env environment")
+        if type(base.action_type).__name__ != "DiscreteMetaAction":
+            raise ValueError("ExpertAdvice needs DiscreteMetaAction actions")
+        if driver is not None and not isinstance(driver, OvertakingDriver | LookaheadPlanner):
+            raise TypeError(f"driver must be an OvertakingDriver or a LookaheadPlanner, got {type(driver).__name__}")
+        gym.utils.RecordConstructorArgs.__init__(self, driver=driver)
+        super().__init__(env)
+        self.driver: OvertakingDriver | LookaheadPlanner = driver or OvertakingDriver()
+        self.advising = True
+
+    def _advise(self, info: dict) -> dict:
+        if not self.advising:
+            return info
+        base = self.env.unwrapped  # DiscreteMetaAction (checked in __init__): the ego has a speed index
+        if isinstance(self.driver, LookaheadPlanner):
+            action = self.driver.act(self.env)
+        else:
+            action = self.driver.act(base)
+        return {**info, "expert_action": action, "target_speed_index": int(base.vehicle.speed_index)}
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict]:
+        obs, info = self.env.reset(**kwargs)
+        return obs, self._advise(info)
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return obs, reward, terminated, truncated, self._advise(info)

@@ -1,0 +1,102 @@
+"""A lookahead planner with a perfect model of the simulator.
+
+At each decision it tries every meta-action on a copy of the env (traffic, random state and
+safety monitor included, so the copy's future is the env's own), lets the rule-based driver
+drive ``horizon - 1`` more decisions in the copy, and takes the action whose rollout covers
+the most speed. It reads every car's future, which no deployed driver can: it measures what
+speed the traffic allows (the ``lookahead`` baseline), and it can teach (``imitation.expert``).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from envs.drivers import OvertakingDriver
+from envs.safety_monitor import FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER
+
+ACTIONS = (LANE_LEFT, IDLE, LANE_RIGHT, FASTER, SLOWER)
+CRASH_SCORE = -1.0e6  # below any rollout that does not crash
+
+
+class _BlankObservation:
+    """Stands in for the copy's observation type: a planner reads the simulator, never the frames.
+
+    Copying a camera observation would copy its pygame viewer (which cannot be copied) and
+    render every simulated step of every rollout for nothing.
+    """
+
+    def __init__(self, shape: tuple[int, ...], dtype: Any) -> None:
+        self._blank = np.zeros(shape, dtype=dtype)
+
+    def space(self) -> gym.spaces.Space:
+        return gym.spaces.Box(0, 0, self._blank.shape, self._blank.dtype)
+
+    def observe(self) -> np.ndarray:
+        return self._blank
+
+
+def planning_copy(env: gym.Env) -> gym.Env:
+    """A deep copy of the wrapper stack ``env`` to simulate ahead on; ``env`` is left untouched.
+
+    The copy's observations are blank arrays of the right shape; everything else (traffic,
+    random state, the monitor's reflexes, rewards, ``info``) behaves as in ``env``.
+    """
+    base = env.unwrapped
+    space = env.observation_space
+    blank = _BlankObservation(space.shape or (), space.dtype or np.float32)
+    return copy.deepcopy(env, memo={id(base.observation_type): blank})
+
+
+class LookaheadPlanner:
+    """Choose the meta-action whose simulated future covers the most speed.
+
+    Score of a rollout: the ego's speed [m/s] summed over its decisions, minus
+    ``override_cost`` per decision the safety monitor overrode; a crash rules it out
+    (``CRASH_SCORE`` plus the decisions before it). Ties keep the rule-based driver's own
+    action, so the planner departs from the rules only where looking ahead pays.
+    Cost: ``5 * horizon`` simulated decisions per decision (~0.33 s on one CPU core at
+    horizon 3, ~1 s at 10, on highway-fast-v0).
+
+    :param driver: the rule-based driver of the rollouts (and of the tie-break)
+    :param horizon: decisions simulated per candidate action, the first included
+    :param override_cost: what an override in a rollout costs, in m/s of summed speed
+    """
+
+    def __init__(self, driver: OvertakingDriver | None = None, horizon: int = 10, override_cost: float = 5.0) -> None:
+        if horizon < 1:
+            raise ValueError(f"horizon: must be >= 1, got {horizon}")
+        if override_cost < 0:
+            raise ValueError(f"override_cost: must be >= 0, got {override_cost}")
+        if driver is not None and not isinstance(driver, OvertakingDriver):
+            raise TypeError(f"driver must be an OvertakingDriver, got {type(driver).__name__}")
+        self.driver = driver or OvertakingDriver()
+        self.horizon = horizon
+        self.override_cost = override_cost
+
+    def scores(self, env: gym.Env) -> dict[int, float]:
+        """Each meta-action's rollout score from ``env``'s current state (``env`` is not touched)."""
+        return {action: self._rollout(env, action) for action in ACTIONS}
+
+    def act(self, env: gym.Env) -> int:
+        """The meta-action for ``env``: a wrapper stack, monitor included where it has one."""
+        scores = self.scores(env)
+        own = self.driver.act(env.unwrapped)
+        return max((own, *(a for a in ACTIONS if a != own)), key=scores.__getitem__)
+
+    def _rollout(self, env: gym.Env, action: int) -> float:
+        twin = planning_copy(env)
+        total = 0.0
+        for step in range(self.horizon):
+            _, _, terminated, truncated, info = twin.step(action)
+            if info.get("crashed", False):
+                return CRASH_SCORE + step  # later is less bad
+            total += float(info["speed"])
+            total -= self.override_cost * float(info.get("safety", {}).get("overridden", False))
+            if terminated or truncated:
+                break
+            action = self.driver.act(twin.unwrapped)
+        return total
