@@ -30,13 +30,13 @@ class _BlankObservation:
     """
 
     def __init__(self, shape: tuple[int, ...], dtype: Any) -> None:
-        self._blank = np.zeros(shape, dtype=dtype)
+        self.shape, self.dtype = shape, dtype
 
     def space(self) -> gym.spaces.Space:
-        return gym.spaces.Box(0, 0, self._blank.shape, self._blank.dtype)
+        return gym.spaces.Box(0, 0, self.shape, self.dtype)
 
     def observe(self) -> np.ndarray:
-        return self._blank
+        return np.zeros(self.shape, self.dtype)  # fresh each step, as gymnasium's checker expects
 
 
 def planning_copy(env: gym.Env) -> gym.Env:
