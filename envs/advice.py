@@ -14,7 +14,7 @@ class ExpertAdvice(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Tell the learner what the expert would do next (for imitation).
 
     - observation, action, reward, termination: unchanged.
-    - info: ``expert_action``, the driver's meta-action for the state just reached, and
+    - info: ``expert_action``, the expert's meta-action for the state just reached, and
       ``target_speed_index``, the ego's current index into its target speeds (what FASTER and
       SLOWER move, and the frames do not show), after ``reset`` and after every ``step``, while
       ``advising`` is true (set it false, e.g. with ``venv.set_attr("advising", False)``, once
@@ -25,7 +25,7 @@ class ExpertAdvice(gym.Wrapper, gym.utils.RecordConstructorArgs):
         :class:`LookaheadPlanner`, which plans on a copy of ``env`` (monitor included where it has one)
     """
 
-    def __init__(self, env: gym.Env, driver: OvertakingDriver | None = None) -> None:
+    def __init__(self, env: gym.Env, driver: OvertakingDriver | LookaheadPlanner | None = None) -> None:
         base = env.unwrapped
         if not hasattr(base, "road"):
             raise TypeError("ExpertAdvice needs a highway-env environment")
