@@ -16,7 +16,8 @@ class ExpertAdvice(gym.Wrapper, gym.utils.RecordConstructorArgs):
     - observation, action, reward, termination: unchanged.
     - info: ``expert_action``, the expert's meta-action for the state just reached, and
       ``target_speed_index``, the ego's current index into its target speeds (what FASTER and
-      SLOWER move, and the frames do not show), after ``reset`` and after every ``step``, while
+      SLOWER move, and the frames do not show), after ``reset`` and after every ``step`` that does
+      not end the episode, while
       ``advising`` is true (set it false, e.g. with ``venv.set_attr("advising", False)``, once
       the advice is no longer needed).
 
@@ -54,4 +55,6 @@ class ExpertAdvice(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
         obs, reward, terminated, truncated, info = self.env.step(action)
+        if terminated or truncated:  # the next state is the reset's, advised there: spare the planner
+            return obs, reward, terminated, truncated, info
         return obs, reward, terminated, truncated, self._advise(info)
