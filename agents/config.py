@@ -45,6 +45,15 @@ class AgentConfig:
     correction_two_sided: bool = False
     """Also fit the steps the monitor accepted, to the policy's own action there, so that corrections
     weigh in proportion to how often they happen (only with ``correction_coef`` > 0)."""
+    distill_coef: float = 0.0
+    """Weight of a cross-entropy, fitted after every PPO update, that pulls the policy toward what the
+    imitation teacher (``imitation.expert`` over ``driver``) would do in the states the policy reached
+    during PPO (:mod:`agents.distillation`, "kickstarting"); 0 = off."""
+    distill_memory: int = 4096
+    """How many of the latest teacher-labelled steps are kept for that cross-entropy."""
+    distill_rate: float = 1.0
+    """Share of PPO's steps the teacher labels, in (0, 1]: bounds a planning teacher's cost
+    (~0.25 s per label for ``imitation.expert=lookahead``, ~0.1 ms for the rules)."""
     learning_rate: float = 5e-4
     """Adam step size."""
     n_steps: int = 256
@@ -73,7 +82,15 @@ class AgentConfig:
     """Torch device for the networks."""
 
     def __post_init__(self) -> None:
-        positive = ("total_timesteps", "n_steps", "batch_size", "n_epochs", "features_dim", "correction_memory")
+        positive = (
+            "total_timesteps",
+            "n_steps",
+            "batch_size",
+            "n_epochs",
+            "features_dim",
+            "correction_memory",
+            "distill_memory",
+        )
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
@@ -87,6 +104,10 @@ class AgentConfig:
             raise ValueError(f"correction_coef: must be >= 0, got {self.correction_coef}")
         if self.correction_two_sided and self.correction_coef == 0:
             raise ValueError("correction_two_sided: needs correction_coef > 0")
+        if self.distill_coef < 0:
+            raise ValueError(f"distill_coef: must be >= 0, got {self.distill_coef}")
+        if not 0 < self.distill_rate <= 1:
+            raise ValueError(f"distill_rate: must be in (0, 1], got {self.distill_rate}")
         if not 0 < self.learning_rate < 1:
             raise ValueError(f"learning_rate: must be in (0, 1), got {self.learning_rate}")
         for name in ("gamma", "gae_lambda"):

@@ -23,14 +23,12 @@ being all the fit sees.
 
 from __future__ import annotations
 
-from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-import torch
-from stable_baselines3.common.callbacks import BaseCallback
-from torch import nn
 
+from agents.label_fit import LabelFitting
 from envs.safety_monitor import SLOWER
 
 
@@ -65,14 +63,11 @@ def monitored_label(safety: dict[str, Any] | None) -> int | None:
     return None
 
 
-class CorrectionLearning(BaseCallback):
+class CorrectionLearning(LabelFitting):
     """Fit the policy to the monitor's corrections after every PPO update (see the module docstring).
 
-    Collects (observation, :func:`correction_label`) pairs during rollouts (:func:`monitored_label`
-    with ``two_sided``), keeps the latest ``memory`` of them, and after each update (and once at the
-    end of training) takes up to ``FIT_BATCHES`` minibatch gradient steps on ``coef`` times their
-    cross-entropy, with PPO's own optimizer, on a random draw from that memory.
-    The rollout itself is untouched: PPO's data stays on-policy.
+    Labels the steps :func:`correction_label` labels (:func:`monitored_label` with ``two_sided``),
+    with the observation the policy acted on; the fit is :class:`LabelFitting`'s.
 
     :param coef: weight of the cross-entropy (> 0)
     :param memory: how many of the latest labelled steps are kept
@@ -81,63 +76,18 @@ class CorrectionLearning(BaseCallback):
     :param two_sided: label the accepted steps too (see the module docstring)
     """
 
-    FIT_BATCHES = 8
-    """Minibatches per fit: bounds its cost when the memory is large (two-sided)."""
+    LOSS_KEY, SEEN_KEY = "train/correction_loss", "train/corrections_seen"
 
     def __init__(
         self, coef: float, memory: int = 1024, batch_size: int = 128, seed: int = 0, two_sided: bool = False
     ) -> None:
-        if coef <= 0:
-            raise ValueError(f"coef: must be > 0, got {coef}")
-        if memory < 1 or batch_size < 1:
-            raise ValueError(f"memory and batch_size must be >= 1, got {memory}, {batch_size}")
-        super().__init__()
-        self.coef, self.batch_size = coef, batch_size
-        self.obs: deque[np.ndarray] = deque(maxlen=memory)
-        self.labels: deque[int] = deque(maxlen=memory)
-        self.collected = 0
+        super().__init__(coef, memory, batch_size, seed)
         self.label = monitored_label if two_sided else correction_label
-        self.rng = np.random.default_rng(seed)
 
-    def _on_step(self) -> bool:
+    def labelled(self) -> Iterator[tuple[np.ndarray, int]]:
         # The buffer is not written yet when callbacks run: the observation acted on is still _last_obs.
         last_obs = self.model._last_obs
         for i, info in enumerate(self.locals["infos"]):
             label = self.label(info.get("safety"))
             if label is not None:
-                self.obs.append(np.array(last_obs[i]))
-                self.labels.append(label)
-                self.collected += 1
-        return True
-
-    def _on_rollout_start(self) -> None:
-        self.fit()  # the previous rollout's PPO update has just run; nothing yet before the first rollout
-
-    def _on_training_end(self) -> None:
-        self.fit()
-
-    def fit(self) -> float | None:
-        """Fit a draw from the remembered steps; returns the mean loss (None if there are none)."""
-        if not self.labels:
-            return None
-        policy = self.model.policy
-        draw = self.rng.permutation(len(self.labels))[: self.FIT_BATCHES * self.batch_size]  # random order too
-        obs = np.stack([self.obs[i] for i in draw])
-        labels = torch.as_tensor(np.array([self.labels[i] for i in draw]), device=policy.device)
-        losses = []
-        policy.set_training_mode(True)
-        for start in range(0, len(draw), self.batch_size):
-            batch = slice(start, start + self.batch_size)
-            obs_tensor, _ = policy.obs_to_tensor(obs[batch])
-            logits = policy.get_distribution(obs_tensor).distribution.logits
-            loss = self.coef * nn.functional.cross_entropy(logits, labels[batch])
-            policy.optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(policy.parameters(), self.model.max_grad_norm)
-            policy.optimizer.step()
-            losses.append(loss.item())
-        policy.set_training_mode(False)
-        mean_loss = float(np.mean(losses))
-        self.logger.record("train/correction_loss", mean_loss)
-        self.logger.record("train/corrections_seen", self.collected)
-        return mean_loss
+                yield last_obs[i], label

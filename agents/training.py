@@ -21,6 +21,7 @@ from agents.callbacks import (
 )
 from agents.config import TrainConfig
 from agents.corrections import CorrectionLearning
+from agents.distillation import TeacherDistillation
 from agents.eval_job import PERCEPTION_COPY, load_classifier, play
 from agents.evaluation import eval_seeds, summarize
 from agents.imitation import warm_start
@@ -114,6 +115,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     tb_dir, ckpt_dir = run_dir / "tb", run_dir / "checkpoints"
 
     imitate = checkpoint is None and cfg.imitation.enabled
+    distill = cfg.agent.distill_coef > 0
     venv = make_vec_env(
         cfg.env,
         cfg.reward,
@@ -121,7 +123,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         cfg.run.seed,
         safety=cfg.safety,
         faults=cfg.faults,
-        expert=cfg.driver if imitate else None,
+        expert=cfg.driver if imitate or distill else None,
         unmonitored=cfg.agent.unmonitored_envs,
         expert_lookahead=cfg.imitation.lookahead_horizon if cfg.imitation.expert == "lookahead" else 0,
     )
@@ -137,6 +139,9 @@ def train(cfg: TrainConfig) -> TrainResult:
         if imitate:
             imitation = warm_start(model, venv, cfg.imitation, cfg.agent.gamma, cfg.run.seed)
             write_json(run_dir / "imitation.json", imitation)
+        if distill:  # the teacher keeps labelling during PPO, on a share of the steps
+            venv.set_attr("advising", True)
+            venv.set_attr("advice_rate", cfg.agent.distill_rate)
 
         stats, stopper = DrivingStats(), StopOnSignal()
         checkpointer = Checkpointer(ckpt_dir, cfg.run.checkpoint_every)
@@ -149,6 +154,12 @@ def train(cfg: TrainConfig) -> TrainResult:
                     cfg.agent.batch_size,
                     cfg.run.seed,
                     two_sided=cfg.agent.correction_two_sided,
+                )
+            )
+        if distill:
+            callbacks.append(
+                TeacherDistillation(
+                    cfg.agent.distill_coef, cfg.agent.distill_memory, cfg.agent.batch_size, cfg.run.seed
                 )
             )
         if cfg.run.progress_bar:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
 from envs.drivers import OvertakingDriver
 from envs.planner import LookaheadPlanner
@@ -19,14 +20,18 @@ class ExpertAdvice(gym.Wrapper, gym.utils.RecordConstructorArgs):
       SLOWER move, and the frames do not show), after ``reset`` and after every ``step`` that does
       not end the episode, while
       ``advising`` is true (set it false, e.g. with ``venv.set_attr("advising", False)``, once
-      the advice is no longer needed).
+      the advice is no longer needed), on a random share ``advice_rate`` of those states (drawn
+      from a generator seeded by ``reset(seed=...)``), which bounds a planning expert's cost.
 
     :param env: a highway-env env with ``DiscreteMetaAction`` actions
     :param driver: the expert: the rule-based :class:`OvertakingDriver` (default settings if None), or a
         :class:`LookaheadPlanner`, which plans on a copy of ``env`` (monitor included where it has one)
+    :param advice_rate: share of states advised, in (0, 1]
     """
 
-    def __init__(self, env: gym.Env, driver: OvertakingDriver | LookaheadPlanner | None = None) -> None:
+    def __init__(
+        self, env: gym.Env, driver: OvertakingDriver | LookaheadPlanner | None = None, advice_rate: float = 1.0
+    ) -> None:
         base = env.unwrapped
         if not hasattr(base, "road"):
             raise TypeError("ExpertAdvice needs a highway-env environment")
@@ -34,13 +39,17 @@ class ExpertAdvice(gym.Wrapper, gym.utils.RecordConstructorArgs):
             raise ValueError("ExpertAdvice needs DiscreteMetaAction actions")
         if driver is not None and not isinstance(driver, OvertakingDriver | LookaheadPlanner):
             raise TypeError(f"driver must be an OvertakingDriver or a LookaheadPlanner, got {type(driver).__name__}")
-        gym.utils.RecordConstructorArgs.__init__(self, driver=driver)
+        if not 0 < advice_rate <= 1:
+            raise ValueError(f"advice_rate: must be in (0, 1], got {advice_rate}")
+        gym.utils.RecordConstructorArgs.__init__(self, driver=driver, advice_rate=advice_rate)
         super().__init__(env)
         self.driver: OvertakingDriver | LookaheadPlanner = driver or OvertakingDriver()
         self.advising = True
+        self.advice_rate = advice_rate
+        self._rng = np.random.default_rng()
 
     def _advise(self, info: dict) -> dict:
-        if not self.advising:
+        if not self.advising or (self.advice_rate < 1 and self._rng.random() >= self.advice_rate):
             return info
         base = self.env.unwrapped  # DiscreteMetaAction (checked in __init__): the ego has a speed index
         if isinstance(self.driver, LookaheadPlanner):
@@ -50,6 +59,8 @@ class ExpertAdvice(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return {**info, "expert_action": action, "target_speed_index": int(base.vehicle.speed_index)}
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict]:
+        if kwargs.get("seed") is not None:
+            self._rng = np.random.default_rng(kwargs["seed"])
         obs, info = self.env.reset(**kwargs)
         return obs, self._advise(info)
 

@@ -1,0 +1,38 @@
+"""Distilling the imitation teacher into the policy during PPO ("kickstarting").
+
+The warm start clones the teacher once (and one DAgger round); PPO then drifts from it wherever the
+reward prefers something else, and nothing tells the policy what the teacher would have done in the
+states PPO now visits. Here the teacher keeps labelling those states (the ``ExpertAdvice`` wrapper stays
+on during PPO) and after every update the policy is fitted to its labels: DAgger continued through RL,
+as in "Kickstarting Deep Reinforcement Learning" (Schmitt et al., 2018), where a distillation loss
+toward a teacher on the student's own trajectories is added to the RL loss. The teacher drives well
+without the monitor (the rules: 3 % crashes), so its labels are balanced: it brakes where the bare
+policy crashes, and speeds up where that is safe, unlike the monitor's one-sided corrections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from agents.label_fit import LabelFitting
+
+
+class TeacherDistillation(LabelFitting):
+    """Fit the policy to the teacher's advice (``info["expert_action"]``) on the states the policy reaches.
+
+    A step's advice is for the state it reached (``new_obs``); after an episode ended that state is
+    the reset's, whose advice is in the vec env's ``reset_infos``. Steps without advice (an env that
+    advises only a share of its steps, or none) are skipped. The fit is :class:`LabelFitting`'s.
+    """
+
+    LOSS_KEY, SEEN_KEY = "train/distill_loss", "train/distill_labels_seen"
+
+    def labelled(self) -> Iterator[tuple[np.ndarray, int]]:
+        new_obs, dones, infos = self.locals["new_obs"], self.locals["dones"], self.locals["infos"]
+        reset_infos = self.training_env.unwrapped.reset_infos
+        for i in range(len(dones)):
+            info = reset_infos[i] if dones[i] else infos[i]
+            if "expert_action" in info:
+                yield new_obs[i], info["expert_action"]
