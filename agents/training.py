@@ -126,6 +126,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         expert=cfg.driver if imitate or distill else None,
         unmonitored=cfg.agent.unmonitored_envs,
         expert_lookahead=cfg.imitation.lookahead_horizon if cfg.imitation.expert == "lookahead" else 0,
+        expert_reach=cfg.imitation.lookahead_reach,
     )
     start = time.monotonic()
     try:

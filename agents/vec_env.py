@@ -23,6 +23,7 @@ def _build(
     in_subprocess: bool,
     expert: DriverParams | None = None,
     expert_lookahead: int = 0,
+    expert_reach: float | None = None,
 ) -> gym.Env:
     if in_subprocess:
         # Ctrl-C reaches the whole process group; the parent alone decides how to stop,
@@ -33,7 +34,10 @@ def _build(
         # The expert proposes only what the monitor would accept (its defaults where there is none).
         checks = safety if safety is not None and safety.enabled else SafetyConfig()
         driver = OvertakingDriver(expert, safety=checks)
-        env = ExpertAdvice(env, LookaheadPlanner(driver, horizon=expert_lookahead) if expert_lookahead else driver)
+        if expert_lookahead:
+            env = ExpertAdvice(env, LookaheadPlanner(driver, horizon=expert_lookahead, reach=expert_reach))
+        else:
+            env = ExpertAdvice(env, driver)
     return env
 
 
@@ -47,6 +51,7 @@ def make_vec_env(
     expert: DriverParams | None = None,
     unmonitored: int = 0,
     expert_lookahead: int = 0,
+    expert_reach: float | None = None,
 ) -> VecEnv:
     """``n_envs`` copies of the env; env i is seeded with ``seed + i`` at its first reset.
 
@@ -61,13 +66,16 @@ def make_vec_env(
     :param unmonitored: how many of the envs (the last ones) run without the monitor
     :param expert_lookahead: > 0: the advice comes from a lookahead planner over that driver, simulating
         this many decisions per candidate action (:mod:`envs.planner`); 0: from the driver itself
+    :param expert_reach: the planner simulates only the vehicles within this many metres of the ego (None: all)
     """
     if not 0 <= unmonitored <= n_envs:
         raise ValueError(f"unmonitored: must be in 0..{n_envs}, got {unmonitored}")
     subprocess = n_envs > 1
     monitors = [safety] * (n_envs - unmonitored) + [None] * unmonitored
     fns = [
-        functools.partial(_build, env_cfg, reward_cfg, monitor, faults, subprocess, expert, expert_lookahead)
+        functools.partial(
+            _build, env_cfg, reward_cfg, monitor, faults, subprocess, expert, expert_lookahead, expert_reach
+        )
         for monitor in monitors
     ]
     venv: VecEnv = SubprocVecEnv(fns) if subprocess else DummyVecEnv(fns)

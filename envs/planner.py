@@ -39,16 +39,31 @@ class _BlankObservation:
         return np.zeros(self.shape, self.dtype)  # fresh each step, as gymnasium's checker expects
 
 
-def planning_copy(env: gym.Env) -> gym.Env:
+def planning_copy(env: gym.Env, reach: float | None = None) -> gym.Env:
     """A deep copy of the wrapper stack ``env`` to simulate ahead on; ``env`` is left untouched.
 
     The copy's observations are blank arrays of the right shape; everything else (traffic,
     random state, the monitor's reflexes, rewards, ``info``) behaves as in ``env``.
+
+    :param reach: leave out of the copy the vehicles more than this many metres ahead of or behind
+        the ego (None: keep all). Every vehicle's step looks at every other (highway-env's neighbour
+        search), so a copy of the ~7 cars within 100 m simulates ~4x faster than one of all 20,
+        spread over 500 m; cars beyond the driver's 150 m view cannot matter for a few seconds.
     """
     base = env.unwrapped
     space = base.observation_space  # what the observation type produces, below any wrapper
     blank = _BlankObservation(space.shape or (), space.dtype or np.float32)
-    return copy.deepcopy(env, memo={id(base.observation_type): blank})
+    memo: dict[int, Any] = {id(base.observation_type): blank}
+    if reach is not None:
+        ego_x = base.vehicle.position[0]
+        for vehicle in base.road.vehicles:
+            if vehicle is not base.vehicle and abs(vehicle.position[0] - ego_x) > reach:
+                memo[id(vehicle)] = None  # deepcopy then yields None in its place, dropped below
+    twin = copy.deepcopy(env, memo=memo)
+    if reach is not None:
+        road = twin.unwrapped.road
+        road.vehicles = [v for v in road.vehicles if v is not None]
+    return twin
 
 
 class LookaheadPlanner:
@@ -64,15 +79,26 @@ class LookaheadPlanner:
     :param driver: the rule-based driver of the rollouts (and of the tie-break)
     :param horizon: decisions simulated per candidate action, the first included
     :param override_cost: what an override in a rollout costs, in m/s of summed speed
+    :param reach: simulate only the vehicles within this many metres of the ego (None: all; see
+        :func:`planning_copy`)
     """
 
-    def __init__(self, driver: OvertakingDriver | None = None, horizon: int = 10, override_cost: float = 5.0) -> None:
+    def __init__(
+        self,
+        driver: OvertakingDriver | None = None,
+        horizon: int = 10,
+        override_cost: float = 5.0,
+        reach: float | None = None,
+    ) -> None:
         if horizon < 1:
             raise ValueError(f"horizon: must be >= 1, got {horizon}")
         if override_cost < 0:
             raise ValueError(f"override_cost: must be >= 0, got {override_cost}")
         if driver is not None and not isinstance(driver, OvertakingDriver):
             raise TypeError(f"driver must be an OvertakingDriver, got {type(driver).__name__}")
+        if reach is not None and reach <= 0:
+            raise ValueError(f"reach: must be > 0 or None, got {reach}")
+        self.reach = reach
         self.driver = driver or OvertakingDriver()
         self.horizon = horizon
         self.override_cost = override_cost
@@ -88,7 +114,7 @@ class LookaheadPlanner:
         return max((own, *(a for a in ACTIONS if a != own)), key=scores.__getitem__)
 
     def _rollout(self, env: gym.Env, action: int) -> float:
-        twin = planning_copy(env)
+        twin = planning_copy(env, self.reach)
         total = 0.0
         for step in range(self.horizon):
             _, _, terminated, truncated, info = twin.step(action)

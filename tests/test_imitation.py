@@ -132,6 +132,7 @@ def test_holdout_stays_held_out_when_data_grows() -> None:
         ("imitation.holdout=0.7", "holdout: must be in [0, 0.5)"),
         ("imitation.expert=oracle", "expert: .oracle. is not allowed"),
         ("imitation.lookahead_horizon=0", "lookahead_horizon: must be >= 1"),
+        ("imitation.lookahead_reach=-5", "lookahead_reach: must be > 0 or null"),
     ],
 )
 def test_imitation_config_errors(override: str, fragment: str) -> None:

@@ -41,6 +41,23 @@ def test_planning_copy_replays_the_future_and_leaves_the_env_untouched(observati
         assert_not_blank(obs)  # the real env still renders; only the copy's frames are blank
 
 
+def test_planning_copy_within_reach_drops_far_cars_and_keeps_the_egos_near_future() -> None:
+    driver = OvertakingDriver()
+    env = make_env(KINEMATICS, RewardConfig(), safety=SafetyConfig())
+    env.reset(seed=5000)
+    before = snapshot(env)
+    base = env.unwrapped
+    near = [v for v in base.road.vehicles if abs(v.position[0] - base.vehicle.position[0]) <= 100.0]
+    twin = planning_copy(env, reach=100.0)
+    assert len(near) < len(base.road.vehicles) == 20 + 1  # highway-fast spreads its 20 cars over ~500 m
+    assert [v.position.tolist() for v in twin.unwrapped.road.vehicles] == [v.position.tolist() for v in near]
+    assert twin.unwrapped.vehicle in twin.unwrapped.road.vehicles
+    ahead = [float(twin.step(driver.act(twin.unwrapped))[4]["speed"]) for _ in range(3)]
+    assert snapshot(env) == before
+    real = [float(env.step(driver.act(env.unwrapped))[4]["speed"]) for _ in range(3)]
+    assert ahead == real
+
+
 @pytest.mark.parametrize("monitor", [False, True])
 def test_planner_escapes_a_stopped_car(monitor: bool) -> None:
     """25 m behind a stopped car at 30 m/s: staying in lane crashes, a lane change escapes."""
@@ -69,6 +86,8 @@ def test_planner_arguments() -> None:
         LookaheadPlanner(horizon=0)
     with pytest.raises(ValueError, match="override_cost"):
         LookaheadPlanner(override_cost=-1.0)
+    with pytest.raises(ValueError, match="reach"):
+        LookaheadPlanner(reach=0.0)
     with pytest.raises(TypeError, match="OvertakingDriver"):
         LookaheadPlanner(driver="rules")
     with pytest.raises(TypeError, match="LookaheadPlanner"):
