@@ -49,6 +49,9 @@ class AgentConfig:
     """Weight of a cross-entropy, fitted after every PPO update, that pulls the policy toward what the
     imitation teacher (``imitation.expert`` over ``driver``) would do in the states the policy reached
     during PPO (:mod:`agents.distillation`, "kickstarting"); 0 = off."""
+    distill_anneal: bool = False
+    """Let ``distill_coef`` fall linearly to 0 at ``total_timesteps``, so that PPO's own objective has the
+    last word once the teacher's pace is learned (kickstarting's schedule)."""
     distill_memory: int = 4096
     """How many of the latest teacher-labelled steps are kept for that cross-entropy."""
     distill_rate: float = 1.0
@@ -106,6 +109,8 @@ class AgentConfig:
             raise ValueError("correction_two_sided: needs correction_coef > 0")
         if self.distill_coef < 0:
             raise ValueError(f"distill_coef: must be >= 0, got {self.distill_coef}")
+        if self.distill_anneal and self.distill_coef == 0:
+            raise ValueError("distill_anneal: needs distill_coef > 0")
         if not 0 < self.distill_rate <= 1:
             raise ValueError(f"distill_rate: must be in (0, 1], got {self.distill_rate}")
         if not 0 < self.learning_rate < 1:

@@ -25,9 +25,32 @@ class TeacherDistillation(LabelFitting):
     A step's advice is for the state it reached (``new_obs``); after an episode ended that state is
     the reset's, whose advice is in the vec env's ``reset_infos``. Steps without advice (an env that
     advises only a share of its steps, or none) are skipped. The fit is :class:`LabelFitting`'s.
+
+    :param coef: weight of the cross-entropy (> 0), at the start
+    :param memory: how many of the latest labelled steps are kept
+    :param batch_size: minibatch size of those steps
+    :param seed: seeds the draws
+    :param anneal_until: if set, the weight falls linearly from ``coef`` at step 0 to 0 at this many
+        env steps (the model's ``num_timesteps``), so PPO's own objective has the last word, as in
+        kickstarting; None: constant
     """
 
     LOSS_KEY, SEEN_KEY = "train/distill_loss", "train/distill_labels_seen"
+
+    def __init__(
+        self, coef: float, memory: int = 4096, batch_size: int = 128, seed: int = 0, anneal_until: int | None = None
+    ) -> None:
+        if anneal_until is not None and anneal_until < 1:
+            raise ValueError(f"anneal_until: must be >= 1 or None, got {anneal_until}")
+        super().__init__(coef, memory, batch_size, seed)
+        self.anneal_until = anneal_until
+
+    def weight(self) -> float:
+        if self.anneal_until is None:
+            return self.coef
+        weight = self.coef * max(0.0, 1.0 - self.model.num_timesteps / self.anneal_until)
+        self.logger.record("train/distill_weight", weight)
+        return weight
 
     def labelled(self) -> Iterator[tuple[np.ndarray, int]]:
         new_obs, dones, infos = self.locals["new_obs"], self.locals["dones"], self.locals["infos"]

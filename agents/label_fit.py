@@ -42,6 +42,10 @@ class LabelFitting(BaseCallback):
         self.collected = 0
         self.rng = np.random.default_rng(seed)
 
+    def weight(self) -> float:
+        """The cross-entropy's weight for the next fit (``coef``; subclasses may schedule it)."""
+        return self.coef
+
     def labelled(self) -> Iterator[tuple[np.ndarray, int]]:
         """The (observation, label) pairs of the step just taken (all envs); read ``self.locals``."""
         raise NotImplementedError
@@ -60,8 +64,11 @@ class LabelFitting(BaseCallback):
         self.fit()
 
     def fit(self) -> float | None:
-        """Fit a draw from the remembered steps; returns the mean loss (None if there are none)."""
+        """Fit a draw from the remembered steps; returns the mean loss (None if there are none, or no weight)."""
         if not self.labels:
+            return None
+        weight = self.weight()
+        if weight <= 0:
             return None
         policy = self.model.policy
         draw = self.rng.permutation(len(self.labels))[: self.FIT_BATCHES * self.batch_size]  # random order too
@@ -73,7 +80,7 @@ class LabelFitting(BaseCallback):
             batch = slice(start, start + self.batch_size)
             obs_tensor, _ = policy.obs_to_tensor(obs[batch])
             logits = policy.get_distribution(obs_tensor).distribution.logits
-            loss = self.coef * nn.functional.cross_entropy(logits, labels[batch])
+            loss = weight * nn.functional.cross_entropy(logits, labels[batch])
             policy.optimizer.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(policy.parameters(), self.model.max_grad_norm)

@@ -160,7 +160,11 @@ def train(cfg: TrainConfig) -> TrainResult:
         if distill:
             callbacks.append(
                 TeacherDistillation(
-                    cfg.agent.distill_coef, cfg.agent.distill_memory, cfg.agent.batch_size, cfg.run.seed
+                    cfg.agent.distill_coef,
+                    cfg.agent.distill_memory,
+                    cfg.agent.batch_size,
+                    cfg.run.seed,
+                    anneal_until=cfg.agent.total_timesteps if cfg.agent.distill_anneal else None,
                 )
             )
         if cfg.run.progress_bar:

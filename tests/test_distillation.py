@@ -60,6 +60,18 @@ def test_labels_pair_the_advice_with_the_state_it_was_given_for() -> None:
     assert probs[0, 3] > 0.6 and probs[1, 4] > 0.6  # reward 0 everywhere: the teacher alone taught it
 
 
+def test_annealed_weight_falls_linearly_to_zero() -> None:
+    model = PPO("MlpPolicy", DummyVecEnv([SignTeacherEnv]), n_steps=32, batch_size=32, n_epochs=1, seed=0)
+    callback = TeacherDistillation(2.0, memory=64, batch_size=32, anneal_until=512)
+    model.learn(256, callback=callback)
+    assert model.num_timesteps == 256 and callback.weight() == pytest.approx(1.0)
+    assert callback.fit() is not None
+    model.num_timesteps = 600  # past the schedule: no weight, no fit
+    assert callback.weight() == 0.0 and callback.fit() is None
+    with pytest.raises(ValueError, match="anneal_until"):
+        TeacherDistillation(1.0, anneal_until=0)
+
+
 def test_without_advice_nothing_is_labelled() -> None:
     class Silent(SignTeacherEnv):
         def _draw(self):
@@ -95,17 +107,26 @@ def test_expert_advice_rejects_bad_rates(rate: float) -> None:
         ExpertAdvice(make_env(KINEMATICS, RewardConfig()), advice_rate=rate)
 
 
-@pytest.mark.parametrize("override", ["agent.distill_coef=-1", "agent.distill_memory=0", "agent.distill_rate=0"])
+@pytest.mark.parametrize(
+    "override", ["agent.distill_coef=-1", "agent.distill_memory=0", "agent.distill_rate=0", "agent.distill_anneal=true"]
+)
 def test_distill_config_errors(override: str) -> None:
     with pytest.raises(ConfigError, match=override.split("=")[0].split(".")[1]):
         load_train_config(CONFIG_DIR, [override])
 
 
-def test_smoke_run_distills_the_teacher(tmp_path: Path) -> None:
+@pytest.mark.parametrize("anneal", [False, True], ids=["constant", "annealed"])
+def test_smoke_run_distills_the_teacher(tmp_path: Path, anneal: bool) -> None:
     overrides = [*SMOKE, "run.name=d", f"run.dir={tmp_path}", "eval.episodes=0", "agent.distill_coef=1.0"]
-    result = train(load_train_config(CONFIG_DIR, ["agent=ppo_mlp", *overrides, "agent.distill_rate=0.5"]))
+    overrides += ["agent.distill_rate=0.5", f"agent.distill_anneal={str(anneal).lower()}"]
+    result = train(load_train_config(CONFIG_DIR, ["agent=ppo_mlp", *overrides]))
     assert result.timesteps == 256
-    scalars = read_scalars(tmp_path / "d" / "tb", ["train/distill_labels_seen", "train/distill_loss"])
+    tags = ["train/distill_labels_seen", "train/distill_loss", "train/distill_weight"]
+    scalars = read_scalars(tmp_path / "d" / "tb", tags)
     seen = scalars["train/distill_labels_seen"][1].max()  # logged after the first 128-step rollout
     assert 30 < seen < 100  # about half of those steps advised
     assert np.isfinite(scalars["train/distill_loss"][1]).all()
+    if anneal:  # the fit after the first rollout (128 of 256 steps) runs at half the weight
+        assert scalars["train/distill_weight"][1][0] == pytest.approx(0.5)
+    else:
+        assert "train/distill_weight" not in scalars
