@@ -57,6 +57,13 @@ class AgentConfig:
     distill_rate: float = 1.0
     """Share of PPO's steps the teacher labels, in (0, 1]: bounds a planning teacher's cost
     (~0.15 s per label for ``imitation.expert=lookahead`` at horizon 3 within 150 m, ~0.1 ms for the rules)."""
+    aux_coef: float = 0.0
+    """Weight of an auxiliary regression, during the warm start and after every PPO update, of the scene's
+    ground-truth gaps and closing speeds around the ego, and its speed (:mod:`envs.facts`), from the
+    policy's features (:mod:`agents.auxiliary`): it trains the features extractor (its last layer only
+    when ``perception.freeze``) to carry what braking depends on; 0 = off. ``agent.policy=cnn`` only."""
+    aux_memory: int = 4096
+    """How many of the latest PPO steps (frames and facts) are kept for that regression."""
     learning_rate: float = 5e-4
     """Adam step size."""
     n_steps: int = 256
@@ -93,6 +100,7 @@ class AgentConfig:
             "features_dim",
             "correction_memory",
             "distill_memory",
+            "aux_memory",
         )
         for name in positive:
             if getattr(self, name) < 1:
@@ -113,6 +121,10 @@ class AgentConfig:
             raise ValueError("distill_anneal: needs distill_coef > 0")
         if not 0 < self.distill_rate <= 1:
             raise ValueError(f"distill_rate: must be in (0, 1], got {self.distill_rate}")
+        if self.aux_coef < 0:
+            raise ValueError(f"aux_coef: must be >= 0, got {self.aux_coef}")
+        if self.aux_coef > 0 and self.policy != "cnn":
+            raise ValueError("aux_coef: needs agent.policy=cnn (it shapes the CNN's features)")
         if not 0 < self.learning_rate < 1:
             raise ValueError(f"learning_rate: must be in (0, 1), got {self.learning_rate}")
         for name in ("gamma", "gae_lambda"):

@@ -22,8 +22,7 @@ from agents.label_fit import LabelFitting
 class TeacherDistillation(LabelFitting):
     """Fit the policy to the teacher's advice (``info["expert_action"]``) on the states the policy reaches.
 
-    A step's advice is for the state it reached (``new_obs``); after an episode ended that state is
-    the reset's, whose advice is in the vec env's ``reset_infos``. Steps without advice (an env that
+    A step's advice is for the state it reached (:meth:`LabelFitting.reached`). Steps without advice (an env that
     advises only a share of its steps, or none) are skipped. The fit is :class:`LabelFitting`'s.
 
     :param coef: weight of the cross-entropy (> 0), at the start
@@ -53,9 +52,6 @@ class TeacherDistillation(LabelFitting):
         return weight
 
     def labelled(self) -> Iterator[tuple[np.ndarray, int]]:
-        new_obs, dones, infos = self.locals["new_obs"], self.locals["dones"], self.locals["infos"]
-        reset_infos = self.training_env.unwrapped.reset_infos
-        for i in range(len(dones)):
-            info = reset_infos[i] if dones[i] else infos[i]
+        for obs, info in self.reached():
             if "expert_action" in info:
-                yield new_obs[i], info["expert_action"]
+                yield obs, int(info["expert_action"])

@@ -26,7 +26,9 @@ from stable_baselines3.common.preprocessing import preprocess_obs
 from stable_baselines3.common.vec_env import VecEnv
 from torch import nn
 
+from agents.auxiliary import FactsHead, explained_variance
 from agents.config import ImitationConfig
+from envs.facts import FACT_NAMES
 
 
 @dataclass
@@ -41,6 +43,9 @@ class Demonstrations:
     the frames show only indirectly, kept to measure what the clone misses (:mod:`agents.clone_probe`)."""
     speed_indices: list[int] = field(default_factory=list)
     """The ego's target-speed index in each observation (-1 where the env does not report it)."""
+    facts: list[np.ndarray] = field(default_factory=list)
+    """The scene's ground-truth facts (:mod:`envs.facts`) in each observation, NaN where the env does not
+    report them: the targets of the auxiliary regression (:mod:`agents.auxiliary`)."""
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -65,14 +70,19 @@ class DrivingTally:
         }
 
 
-def _advice(infos: Any, reset_infos: Any, dones: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(expert action, ego speed, target-speed index) for each env's current observation, read from
-    its info (a reset's after an episode ended); speed NaN and index -1 where the env does not report them."""
+NO_FACTS = np.full(len(FACT_NAMES), np.nan, dtype=np.float32)
+
+
+def _advice(infos: Any, reset_infos: Any, dones: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+    """(expert action, ego speed, target-speed index, scene facts) for each env's current observation, read
+    from its info (a reset's after an episode ended); speed NaN, index -1 and facts NaN where the env does
+    not report them."""
     current = [reset_infos[i] if dones[i] else infos[i] for i in range(len(dones))]
     return (
         np.array([info["expert_action"] for info in current]),
         np.array([info.get("speed", np.nan) for info in current], dtype=float),
         np.array([info.get("target_speed_index", -1) for info in current], dtype=int),
+        [np.asarray(info.get("scene_facts", NO_FACTS), dtype=np.float32) for info in current],
     )
 
 
@@ -94,7 +104,7 @@ def record(
     n = venv.num_envs
     obs = venv.reset()
     reset_infos = venv.unwrapped.reset_infos
-    expert, ego_speed, speed_index = _advice(reset_infos, reset_infos, np.ones(n, dtype=bool))
+    expert, ego_speed, speed_index, facts = _advice(reset_infos, reset_infos, np.ones(n, dtype=bool))
     open_episodes: list[list[tuple[int, float]]] = [[] for _ in range(n)]  # (sample index, reward)
     for _ in range(max(1, steps // n)):
         actions = expert if student is None else np.asarray(student(obs))
@@ -106,6 +116,7 @@ def record(
             demos.returns.append(0.0)
             demos.ego_speeds.append(float(ego_speed[i]))
             demos.speed_indices.append(int(speed_index[i]))
+            demos.facts.append(facts[i])
             open_episodes[i].append((len(demos) - 1, float(rewards[i])))
             tally.speeds.append(float(infos[i].get("speed", 0.0)))
             tally.agreements.append(int(actions[i]) == int(expert[i]))
@@ -114,7 +125,7 @@ def record(
                 open_episodes[i] = []
                 tally.episodes += 1
                 tally.crashes += int(bool(infos[i].get("crashed", False)))
-        expert, ego_speed, speed_index = _advice(infos, venv.unwrapped.reset_infos, dones)
+        expert, ego_speed, speed_index, facts = _advice(infos, venv.unwrapped.reset_infos, dones)
     for episode in open_episodes:  # cut off by the budget: returns without the unseen tail
         _fill_returns(demos, episode, gamma)
     return demos, tally
@@ -147,9 +158,13 @@ class _Heads:
             parts.append(self.policy.features_extractor.backbone(x) if self.frozen_backbone else x)
         return torch.cat(parts)
 
-    def forward(self, encoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(action logits, values)."""
-        latent_pi, latent_vf = self.policy.mlp_extractor(self.trainable(encoded))
+    def features(self, encoded: torch.Tensor) -> torch.Tensor:
+        """The features extractor's output."""
+        return self.trainable(encoded)
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(action logits, values) from :meth:`features`."""
+        latent_pi, latent_vf = self.policy.mlp_extractor(features)
         return self.policy.action_net(latent_pi), self.policy.value_net(latent_vf).squeeze(-1)
 
     def parameters(self) -> list[nn.Parameter]:
@@ -164,8 +179,19 @@ def split(n: int, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(held), np.flatnonzero(~held)
 
 
-def fit(policy: Any, demos: Demonstrations, cfg: ImitationConfig, seed: int = 0) -> dict[str, float]:
-    """Train ``policy``'s action and value heads on ``demos``; returns losses and agreement rates."""
+def fit(
+    policy: Any,
+    demos: Demonstrations,
+    cfg: ImitationConfig,
+    seed: int = 0,
+    aux: tuple[FactsHead, float] | None = None,
+) -> dict[str, Any]:
+    """Train ``policy``'s action and value heads on ``demos``; returns losses and agreement rates.
+
+    :param aux: (head, weight): also regress the demonstrations' scene facts from the features
+        (:mod:`agents.auxiliary`); the report then holds the held-out error and each fact's R^2
+    :raises ValueError: ``aux`` with demonstrations that lack scene facts
+    """
     heads = _Heads(policy)
     hold, train = split(len(demos), cfg.holdout, seed)
     rng = np.random.default_rng([seed, len(demos)])
@@ -173,51 +199,84 @@ def fit(policy: Any, demos: Demonstrations, cfg: ImitationConfig, seed: int = 0)
     encoded = heads.encode(np.stack(demos.obs))
     actions = torch.as_tensor(np.array(demos.actions), dtype=torch.long, device=policy.device)
     returns = torch.as_tensor(np.array(demos.returns), dtype=torch.float32, device=policy.device)
-    optimizer = torch.optim.Adam(heads.parameters(), lr=cfg.learning_rate)
+    parameters = heads.parameters()
+    if aux is not None:
+        facts = torch.as_tensor(np.stack(demos.facts), device=policy.device)
+        if not torch.isfinite(facts).all():
+            raise ValueError("aux: the demonstrations lack scene facts (build the envs with SceneFacts)")
+        aux[0].to(policy.device)
+        parameters += list(aux[0].parameters())
+    optimizer = torch.optim.Adam(parameters, lr=cfg.learning_rate)
     policy.set_training_mode(True)
     for _ in range(cfg.epochs):
         for start in range(0, len(train), cfg.batch_size):
             batch = torch.as_tensor(train[start : start + cfg.batch_size])
-            logits, values = heads.forward(encoded[batch])
+            features = heads.features(encoded[batch])
+            logits, values = heads.forward(features)
             policy_loss = nn.functional.cross_entropy(logits, actions[batch])
             value_loss = nn.functional.mse_loss(values, returns[batch])
             loss = policy_loss + cfg.value_weight * value_loss
+            if aux is not None:
+                loss = loss + aux[1] * nn.functional.mse_loss(aux[0](features), facts[batch])
             optimizer.zero_grad()
             loss.backward()
-            nn.utils.clip_grad_norm_(heads.parameters(), 1.0)
+            nn.utils.clip_grad_norm_(parameters, 1.0)
             optimizer.step()
         rng.shuffle(train)
     policy.set_training_mode(False)
-    return _scores(heads, encoded, actions, returns, train, hold)
+    scores = _scores(heads, encoded, actions, returns, train, hold)
+    if aux is not None:
+        scores.update(_fact_scores(heads, aux[0], encoded, facts, hold if len(hold) else train))
+    return scores
 
 
 @torch.no_grad()
-def _scores(heads: _Heads, encoded, actions, returns, train, hold) -> dict[str, float]:
+def _scores(heads: _Heads, encoded, actions, returns, train, hold) -> dict[str, Any]:
     out = {}
     for name, index in (("train", train), ("holdout", hold)):
         if len(index) == 0:
             continue
-        logits, values = heads.forward(encoded[torch.as_tensor(index)])
+        logits, values = heads.forward(heads.features(encoded[torch.as_tensor(index)]))
         out[f"{name}_accuracy"] = float((logits.argmax(1) == actions[index]).float().mean())
         out[f"{name}_policy_loss"] = float(nn.functional.cross_entropy(logits, actions[index]))
         out[f"{name}_value_loss"] = float(nn.functional.mse_loss(values, returns[index]))
     return out
 
 
-def warm_start(model: Any, venv: VecEnv, cfg: ImitationConfig, gamma: float, seed: int = 0, log: Any = print) -> dict:
+@torch.no_grad()
+def _fact_scores(heads: _Heads, head: FactsHead, encoded, facts: torch.Tensor, index) -> dict[str, Any]:
+    """The auxiliary head's error and per-fact R^2 on ``index`` (the held-out samples)."""
+    index = torch.as_tensor(index)
+    predicted = head(heads.features(encoded[index]))
+    return {
+        "aux_loss": float(nn.functional.mse_loss(predicted, facts[index])),
+        "facts_r2": explained_variance(predicted.cpu().numpy(), facts[index].cpu().numpy()),
+    }
+
+
+def warm_start(
+    model: Any,
+    venv: VecEnv,
+    cfg: ImitationConfig,
+    gamma: float,
+    seed: int = 0,
+    log: Any = print,
+    aux: tuple[FactsHead, float] | None = None,
+) -> dict:
     """Clone the expert into ``model.policy`` (and run the DAgger round); returns a report.
 
     :param model: a fresh SB3 PPO model on ``venv``
-    :param venv: the training envs, built with an ``expert``
+    :param venv: the training envs, built with an ``expert`` (and ``facts`` for ``aux``)
     :param cfg: budgets and optimizer settings
     :param gamma: the discount of the returns the value head learns (PPO's gamma)
     :param log: prints one line per phase
+    :param aux: (head, weight) of the auxiliary scene-fact regression, fitted alongside (see :func:`fit`)
     """
     report: dict[str, Any] = {}
     start = time.monotonic()
     demos, tally = record(venv, cfg.steps, gamma)
     report["expert_driving"] = tally.summary()
-    report["clone"] = fit(model.policy, demos, cfg, seed)
+    report["clone"] = fit(model.policy, demos, cfg, seed, aux)
     log(_line("expert drove", len(demos), tally, report["clone"]))
     if cfg.dagger_steps:
 
@@ -226,7 +285,7 @@ def warm_start(model: Any, venv: VecEnv, cfg: ImitationConfig, gamma: float, see
 
         demos, tally = record(venv, cfg.dagger_steps, gamma, student=student, into=demos)
         report["student_driving"] = tally.summary()
-        report["dagger"] = fit(model.policy, demos, cfg, seed)
+        report["dagger"] = fit(model.policy, demos, cfg, seed, aux)
         log(_line("student drove", len(demos), tally, report["dagger"]))
     venv.set_attr("advising", False)  # PPO does not need the expert: spare its planning at every step
     report["samples"] = len(demos)
@@ -238,8 +297,12 @@ def warm_start(model: Any, venv: VecEnv, cfg: ImitationConfig, gamma: float, see
 def _line(who: str, samples: int, tally: DrivingTally, scores: dict[str, float]) -> str:
     s = tally.summary()
     agreement = scores.get("holdout_accuracy", scores.get("train_accuracy", float("nan")))
-    return (
+    line = (
         f"imitation: {who} {s['episodes']} episodes (crash {s['collision_rate'] or 0:.0%}, "
         f"{s['mean_speed'] or 0:.1f} m/s); {samples} samples; clone matches the expert on "
         f"{agreement:.1%} of held-out steps"
     )
+    if "facts_r2" in scores:
+        r2 = scores["facts_r2"]
+        line += f"; facts R^2 front gap {r2['front_gap'] or 0:.2f}, closing {r2['front_closing'] or 0:.2f}"
+    return line

@@ -1,9 +1,11 @@
-"""Fitting the policy to labelled steps between PPO updates: the part corrections and distillation share."""
+"""Fitting the policy to labelled steps between PPO updates: the part corrections, distillation and the
+auxiliary scene-fact regression share."""
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -12,11 +14,12 @@ from torch import nn
 
 
 class LabelFitting(BaseCallback):
-    """Collect (observation, action label) pairs during rollouts; after every PPO update fit the policy to them.
+    """Collect (observation, label) pairs during rollouts; after every PPO update fit the policy to them.
 
     Subclasses say which steps carry a label (:meth:`labelled`). The latest ``memory`` pairs are kept;
     after each update (and once at the end of training) the callback takes up to ``FIT_BATCHES``
-    minibatch gradient steps on ``coef`` times their cross-entropy, with PPO's own optimizer, on a
+    minibatch gradient steps on ``coef`` times their :meth:`loss` (by default the cross-entropy of the
+    policy's action logits to an action label), with :meth:`optimizer` (by default PPO's own), on a
     random draw from that memory. The rollout itself is untouched: PPO's data stays on-policy.
 
     :param coef: weight of the cross-entropy (> 0)
@@ -38,7 +41,7 @@ class LabelFitting(BaseCallback):
         super().__init__()
         self.coef, self.batch_size = coef, batch_size
         self.obs: deque[np.ndarray] = deque(maxlen=memory)
-        self.labels: deque[int] = deque(maxlen=memory)
+        self.labels: deque[Any] = deque(maxlen=memory)
         self.collected = 0
         self.rng = np.random.default_rng(seed)
 
@@ -46,14 +49,35 @@ class LabelFitting(BaseCallback):
         """The cross-entropy's weight for the next fit (``coef``; subclasses may schedule it)."""
         return self.coef
 
-    def labelled(self) -> Iterator[tuple[np.ndarray, int]]:
+    def labelled(self) -> Iterator[tuple[np.ndarray, Any]]:
         """The (observation, label) pairs of the step just taken (all envs); read ``self.locals``."""
         raise NotImplementedError
+
+    def loss(self, obs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The unweighted loss of a minibatch: here the cross-entropy of the policy's action logits."""
+        logits = self.model.policy.get_distribution(obs).distribution.logits
+        return nn.functional.cross_entropy(logits, labels)
+
+    def optimizer(self) -> torch.optim.Optimizer:
+        """What takes the fit's gradient steps: here PPO's own optimizer."""
+        return self.model.policy.optimizer
+
+    def parameters(self) -> list[nn.Parameter]:
+        """What the fit's gradient norm is clipped over: here the policy's parameters."""
+        return list(self.model.policy.parameters())
+
+    def reached(self) -> Iterator[tuple[np.ndarray, dict]]:
+        """(observation, info) of the state each env has just reached: after an episode ended that state is
+        the reset's, whose info is in the vec env's ``reset_infos``."""
+        new_obs, dones, infos = self.locals["new_obs"], self.locals["dones"], self.locals["infos"]
+        reset_infos = self.training_env.unwrapped.reset_infos
+        for i in range(len(dones)):
+            yield new_obs[i], reset_infos[i] if dones[i] else infos[i]
 
     def _on_step(self) -> bool:
         for obs, label in self.labelled():
             self.obs.append(np.array(obs))
-            self.labels.append(int(label))
+            self.labels.append(label)
             self.collected += 1
         return True
 
@@ -74,17 +98,17 @@ class LabelFitting(BaseCallback):
         draw = self.rng.permutation(len(self.labels))[: self.FIT_BATCHES * self.batch_size]  # random order too
         obs = np.stack([self.obs[i] for i in draw])
         labels = torch.as_tensor(np.array([self.labels[i] for i in draw]), device=policy.device)
+        optimizer, parameters = self.optimizer(), self.parameters()
         losses = []
         policy.set_training_mode(True)
         for start in range(0, len(draw), self.batch_size):
             batch = slice(start, start + self.batch_size)
             obs_tensor, _ = policy.obs_to_tensor(obs[batch])
-            logits = policy.get_distribution(obs_tensor).distribution.logits
-            loss = weight * nn.functional.cross_entropy(logits, labels[batch])
-            policy.optimizer.zero_grad()
+            loss = weight * self.loss(obs_tensor, labels[batch])
+            optimizer.zero_grad()
             loss.backward()
-            nn.utils.clip_grad_norm_(policy.parameters(), self.model.max_grad_norm)
-            policy.optimizer.step()
+            nn.utils.clip_grad_norm_(parameters, self.model.max_grad_norm)
+            optimizer.step()
             losses.append(loss.item())
         policy.set_training_mode(False)
         mean_loss = float(np.mean(losses))

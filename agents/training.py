@@ -12,6 +12,7 @@ from typing import Any
 
 from stable_baselines3.common.callbacks import CallbackList
 
+from agents.auxiliary import FactRegression, FactsHead
 from agents.callbacks import (
     Checkpointer,
     DrivingStats,
@@ -116,6 +117,7 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     imitate = checkpoint is None and cfg.imitation.enabled
     distill = cfg.agent.distill_coef > 0
+    aux = FactsHead(cfg.agent.features_dim) if cfg.agent.aux_coef > 0 else None
     venv = make_vec_env(
         cfg.env,
         cfg.reward,
@@ -127,6 +129,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         unmonitored=cfg.agent.unmonitored_envs,
         expert_lookahead=cfg.imitation.lookahead_horizon if cfg.imitation.expert == "lookahead" else 0,
         expert_reach=cfg.imitation.lookahead_reach,
+        facts=aux is not None,
     )
     start = time.monotonic()
     try:
@@ -138,7 +141,8 @@ def train(cfg: TrainConfig) -> TrainResult:
             model = _load_checkpoint(cfg, checkpoint, venv, tb_dir)
         write_yaml(run_dir / "config.yaml", cfg.saved())
         if imitate:
-            imitation = warm_start(model, venv, cfg.imitation, cfg.agent.gamma, cfg.run.seed)
+            aux_weight = None if aux is None else (aux, cfg.agent.aux_coef)
+            imitation = warm_start(model, venv, cfg.imitation, cfg.agent.gamma, cfg.run.seed, aux=aux_weight)
             write_json(run_dir / "imitation.json", imitation)
         if distill:  # the teacher keeps labelling during PPO, on a share of the steps
             venv.set_attr("advising", True)
@@ -165,6 +169,17 @@ def train(cfg: TrainConfig) -> TrainResult:
                     cfg.agent.batch_size,
                     cfg.run.seed,
                     anneal_until=cfg.agent.total_timesteps if cfg.agent.distill_anneal else None,
+                )
+            )
+        if aux is not None:  # a fresh head on resume: it is a training aid, not saved with the policy
+            callbacks.append(
+                FactRegression(
+                    aux,
+                    cfg.agent.aux_coef,
+                    cfg.agent.aux_memory,
+                    cfg.agent.batch_size,
+                    cfg.run.seed,
+                    learning_rate=cfg.agent.learning_rate,
                 )
             )
         if cfg.run.progress_bar:

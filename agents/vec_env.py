@@ -12,6 +12,7 @@ from envs import EnvConfig, RewardConfig, make_env
 from envs.advice import ExpertAdvice
 from envs.config import FaultsConfig, SafetyConfig
 from envs.drivers import DriverParams, OvertakingDriver
+from envs.facts import SceneFacts
 from envs.planner import LookaheadPlanner
 
 
@@ -24,12 +25,15 @@ def _build(
     expert: DriverParams | None = None,
     expert_lookahead: int = 0,
     expert_reach: float | None = None,
+    facts: bool = False,
 ) -> gym.Env:
     if in_subprocess:
         # Ctrl-C reaches the whole process group; the parent alone decides how to stop,
         # so workers must survive it long enough for the final checkpoint.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     env = make_env(env_cfg, reward_cfg, safety=safety, faults=faults)
+    if facts:
+        env = SceneFacts(env)
     if expert is not None:
         # The expert proposes only what the monitor would accept (its defaults where there is none).
         checks = safety if safety is not None and safety.enabled else SafetyConfig()
@@ -52,6 +56,7 @@ def make_vec_env(
     unmonitored: int = 0,
     expert_lookahead: int = 0,
     expert_reach: float | None = None,
+    facts: bool = False,
 ) -> VecEnv:
     """``n_envs`` copies of the env; env i is seeded with ``seed + i`` at its first reset.
 
@@ -67,6 +72,7 @@ def make_vec_env(
     :param expert_lookahead: > 0: the advice comes from a lookahead planner over that driver, simulating
         this many decisions per candidate action (:mod:`envs.planner`); 0: from the driver itself
     :param expert_reach: the planner simulates only the vehicles within this many metres of the ego (None: all)
+    :param facts: add the scene's ground-truth facts to every info (``scene_facts``, :mod:`envs.facts`)
     """
     if not 0 <= unmonitored <= n_envs:
         raise ValueError(f"unmonitored: must be in 0..{n_envs}, got {unmonitored}")
@@ -74,7 +80,7 @@ def make_vec_env(
     monitors = [safety] * (n_envs - unmonitored) + [None] * unmonitored
     fns = [
         functools.partial(
-            _build, env_cfg, reward_cfg, monitor, faults, subprocess, expert, expert_lookahead, expert_reach
+            _build, env_cfg, reward_cfg, monitor, faults, subprocess, expert, expert_lookahead, expert_reach, facts
         )
         for monitor in monitors
     ]
