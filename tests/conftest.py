@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gymnasium as gym
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,3 +81,23 @@ def monitor_of(env):
     while not isinstance(env, SafetyMonitor):
         env = env.env
     return env
+
+
+class DrawnEnv(gym.Env):
+    """A fake env: every observation and its info come from ``_draw()``; episodes of ``LENGTH`` steps; reward 0."""
+
+    LENGTH = 4
+    action_space = gym.spaces.Discrete(5)
+
+    def _draw(self) -> tuple:
+        raise NotImplementedError
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self._draw()
+
+    def step(self, action):
+        self.t += 1
+        obs, info = self._draw()
+        return obs, 0.0, self.t == self.LENGTH, False, info

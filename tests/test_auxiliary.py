@@ -21,7 +21,7 @@ from agents.training import train
 from envs import EnvConfig, RewardConfig, make_env
 from envs.facts import FACT_NAMES, SceneFacts, scene_facts
 from perception import FramesExtractor
-from tests.conftest import CONFIG_DIR, SMOKE, assert_not_blank, scene
+from tests.conftest import CONFIG_DIR, SMOKE, DrawnEnv, assert_not_blank, scene
 
 N_FACTS = len(FACT_NAMES)
 
@@ -65,27 +65,17 @@ def test_scene_facts_wrapper_reports_the_state_each_observation_shows() -> None:
         SceneFacts(gym.make("CartPole-v1"))
 
 
-class LinearFactsEnv(gym.Env):
+class LinearFactsEnv(DrawnEnv):
     """Observation x ~ U(-1, 1)^4; its facts (in the info of the step or reset that produced it) are a
     fixed linear map of x; reward 0; episodes of 5 steps."""
 
     observation_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
-    action_space = gym.spaces.Discrete(5)
+    LENGTH = 5
     MAP = np.random.default_rng(0).normal(size=(4, N_FACTS)).astype(np.float32) / 2
 
     def _draw(self) -> tuple[np.ndarray, dict]:
         x = self.np_random.uniform(-1, 1, 4).astype(np.float32)
         return x, {"scene_facts": x @ self.MAP}
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t = 0
-        return self._draw()
-
-    def step(self, action):
-        self.t += 1
-        obs, info = self._draw()
-        return obs, 0.0, self.t == 5, False, info
 
 
 def test_fact_regression_learns_the_facts_of_the_states_reached() -> None:

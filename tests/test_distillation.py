@@ -18,33 +18,25 @@ from agents.schema import ConfigError
 from agents.training import train
 from envs import EnvConfig, RewardConfig, make_env
 from envs.advice import ExpertAdvice
-from tests.conftest import CONFIG_DIR, SMOKE
+from tests.conftest import CONFIG_DIR, SMOKE, DrawnEnv
 
 KINEMATICS = EnvConfig(observation="kinematics")
 
 
-class SignTeacherEnv(gym.Env):
+class SignTeacherEnv(DrawnEnv):
     """Observation +-1 at random; the teacher's advice for it (in the info of the step or reset that
     produced it) is FASTER (3) on +1 and SLOWER (4) on -1; episodes of 4 steps; reward 0 always."""
 
     observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
-    action_space = gym.spaces.Discrete(5)
 
     def _draw(self) -> tuple[np.ndarray, dict]:
         sign = 1.0 if self.np_random.random() < 0.5 else -1.0
         return np.array([sign], dtype=np.float32), {"expert_action": 3 if sign > 0 else 4}
 
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t = 0
-        return self._draw()
-
     def step(self, action):
-        self.t += 1
-        obs, info = self._draw()
-        if self.t == 4:  # like ExpertAdvice: no advice on the step that ends the episode
-            return obs, 0.0, True, False, {}
-        return obs, 0.0, False, False, info
+        obs, reward, terminated, truncated, info = super().step(action)
+        # like ExpertAdvice: no advice on the step that ends the episode
+        return obs, reward, terminated, truncated, {} if terminated else info
 
 
 def test_labels_pair_the_advice_with_the_state_it_was_given_for() -> None:
