@@ -224,34 +224,28 @@ def fit(
             optimizer.step()
         rng.shuffle(train)
     policy.set_training_mode(False)
-    scores = _scores(heads, encoded, actions, returns, train, hold)
-    if aux is not None:
-        scores.update(_fact_scores(heads, aux[0], encoded, facts, hold if len(hold) else train))
-    return scores
+    return _scores(heads, encoded, actions, returns, train, hold, None if aux is None else (aux[0], facts))
 
 
 @torch.no_grad()
-def _scores(heads: _Heads, encoded, actions, returns, train, hold) -> dict[str, Any]:
+def _scores(heads: _Heads, encoded, actions, returns, train, hold, aux=None) -> dict[str, Any]:
+    """Agreement and losses on the training and the held-out samples. With ``aux`` = (facts head, facts),
+    also the head's error and per-fact R^2 on the held-out samples (the training ones if none are held out)."""
     out = {}
     for name, index in (("train", train), ("holdout", hold)):
         if len(index) == 0:
             continue
-        logits, values = heads.forward(heads.features(encoded[torch.as_tensor(index)]))
+        index = torch.as_tensor(index)
+        features = heads.features(encoded[index])
+        logits, values = heads.forward(features)
         out[f"{name}_accuracy"] = float((logits.argmax(1) == actions[index]).float().mean())
         out[f"{name}_policy_loss"] = float(nn.functional.cross_entropy(logits, actions[index]))
         out[f"{name}_value_loss"] = float(nn.functional.mse_loss(values, returns[index]))
+        if aux is not None:  # the held-out split comes last, so its figures are the ones kept
+            predicted, facts = aux[0](features), aux[1][index]
+            out["aux_loss"] = float(nn.functional.mse_loss(predicted, facts))
+            out["facts_r2"] = explained_variance(predicted.cpu().numpy(), facts.cpu().numpy())
     return out
-
-
-@torch.no_grad()
-def _fact_scores(heads: _Heads, head: FactsHead, encoded, facts: torch.Tensor, index) -> dict[str, Any]:
-    """The auxiliary head's error and per-fact R^2 on ``index`` (the held-out samples)."""
-    index = torch.as_tensor(index)
-    predicted = head(heads.features(encoded[index]))
-    return {
-        "aux_loss": float(nn.functional.mse_loss(predicted, facts[index])),
-        "facts_r2": explained_variance(predicted.cpu().numpy(), facts[index].cpu().numpy()),
-    }
 
 
 def warm_start(

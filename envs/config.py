@@ -98,6 +98,11 @@ class RewardConfig:
     """Weight of the action-change indicator (1 when the executed action differs from the last)."""
     override: float = 0.0
     """Weight of the safety-override indicator (1 when the monitor replaced the action or braked)."""
+    override_spares_slower: bool = False
+    """true: a step on which the policy proposed SLOWER and the monitor only braked harder (its emergency
+    brake, nothing else) is not an override for the ``override`` term, so the term separates a policy
+    that asked to brake from one that left the braking to the monitor. The monitor's own
+    ``info["safety"]["overridden"]`` (and the evaluation's override rate) still counts that step."""
     emergency_brake: float = 0.0
     """Weight of the emergency-brake indicator (1 when the monitor's AEB braked during the step), on top of override."""
     lane_change_refused: float = 0.0

@@ -21,7 +21,7 @@ import gymnasium as gym
 import numpy as np
 
 from envs.config import RewardConfig
-from envs.safety_monitor import LANE_LEFT, LANE_RIGHT
+from envs.safety_monitor import LANE_LEFT, LANE_RIGHT, SLOWER
 from envs.scene import ego_ttc
 
 
@@ -105,7 +105,13 @@ def comfort(ctx: StepContext) -> float:
 
 @reward_term("override")
 def override(ctx: StepContext) -> float:
-    return float(bool(ctx.info.get("safety", {}).get("overridden", False)))
+    safety = ctx.info.get("safety", {})
+    if not safety.get("overridden", False):
+        return 0.0
+    # The emergency brake fires whatever the policy proposed, so on its own it prices every action
+    # alike and cannot teach braking at that moment; sparing SLOWER makes braking there pay.
+    asked_to_brake = safety.get("reason") == "emergency_brake" and safety.get("proposed_action") == SLOWER
+    return 0.0 if ctx.cfg.override_spares_slower and asked_to_brake else 1.0
 
 
 @reward_term("emergency_brake")

@@ -50,15 +50,17 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train(load_train_config(CONFIG_DIR, overrides)).run_dir
 
 
-def scene(ego_lane: int, ego_speed: float, others: list[tuple[int, float, float]], cfg=None):
-    """An env with the ego at x=100 m and scripted traffic at (lane, x, speed), and its monitor (None if disabled)."""
+def scene(ego_lane: int, ego_speed: float, others: list[tuple[int, float, float]], cfg=None, reward=None):
+    """An env with the ego at x=100 m and scripted traffic at (lane, x, speed), and its monitor (None if disabled).
+
+    ``cfg``: the monitor's SafetyConfig (default thresholds if None); ``reward``: the RewardConfig."""
     import numpy as np
 
     from envs import EnvConfig, RewardConfig, make_env
     from envs.config import SafetyConfig
     from envs.scenarios import ScriptedVehicle
 
-    env = make_env(EnvConfig(observation="kinematics"), RewardConfig(), safety=cfg or SafetyConfig())
+    env = make_env(EnvConfig(observation="kinematics"), reward or RewardConfig(), safety=cfg or SafetyConfig())
     env.reset(seed=0)
     base = env.unwrapped
     ego = base.vehicle

@@ -169,6 +169,23 @@ def test_emergency_brake_goes_below_slower_floor() -> None:
     assert all(aeb_terms), "the emergency_brake reward term is 1 exactly on the steps the brake fired"
 
 
+@pytest.mark.parametrize(
+    ("action", "spares", "charged"),
+    [
+        (SLOWER, True, 0.0),  # the policy asked to brake; the monitor only braked harder
+        (SLOWER, False, 1.0),
+        (IDLE, True, 1.0),  # the policy left the braking to the monitor
+    ],
+)
+def test_override_spares_slower(action: int, spares: bool, charged: float) -> None:
+    reward = RewardConfig(override=-1.5, override_spares_slower=spares, normalize=False)
+    env, _ = scene(1, 25.0, [(1, 150.0, 0.0)], reward=reward)  # stopped car 45 m ahead: the brake fires
+    _, _, _, _, info = env.step(action)
+    assert info["safety"]["overridden"], "the monitor's own record counts every override"
+    assert info["reward_raw"]["override"] == charged, info["safety"]
+    assert info["reward_terms"]["override"] == pytest.approx(-1.5 * charged)
+
+
 def test_emergency_brake_reacts_within_one_simulation_step() -> None:
     env, monitor = scene(1, 25.0, [(1, 140.0, 0.0)])
     base = env.unwrapped
