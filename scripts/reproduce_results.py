@@ -1,6 +1,7 @@
 """Re-run the whole pipeline end to end: dataset, perception, agent, evaluations, table.
 
-    python scripts/reproduce_results.py [--name pipeline] [--episodes 100] [--generalization-episodes 50] [--out results]
+    python scripts/reproduce_results.py [--name pipeline] [--episodes 100] [--out results]
+                                        [--generalization-episodes 50]
 
 Steps (each skipped when its output already exists, so the script can be restarted):
   1. scripts/train_perception.py              -> runs/perception/default/model.pt
