@@ -108,8 +108,8 @@ def override(ctx: StepContext) -> float:
     safety = ctx.info.get("safety", {})
     if not safety.get("overridden", False):
         return 0.0
-    # The emergency brake fires whatever the policy proposed, so on its own it prices every action
-    # alike and cannot teach braking at that moment; sparing SLOWER makes braking there pay.
+    # The emergency brake acts on whatever the policy proposed, so on its steps the cost often prices every
+    # action alike; sparing SLOWER makes asking to brake there pay (README, Rewards: what that did).
     asked_to_brake = safety.get("reason") == "emergency_brake" and safety.get("proposed_action") == SLOWER
     return 0.0 if ctx.cfg.override_spares_slower and asked_to_brake else 1.0
 
