@@ -228,10 +228,13 @@ def fit(
 
 
 @torch.no_grad()
-def _scores(heads: _Heads, encoded, actions, returns, train, hold, aux=None) -> dict[str, Any]:
+def _scores(
+    heads: _Heads, encoded, actions, returns, train, hold, aux: tuple[FactsHead, torch.Tensor] | None = None
+) -> dict[str, Any]:
     """Agreement and losses on the training and the held-out samples. With ``aux`` = (facts head, facts),
     also the head's error and per-fact R^2 on the held-out samples (the training ones if none are held out)."""
     out = {}
+    aux_split = "holdout" if len(hold) else "train"
     for name, index in (("train", train), ("holdout", hold)):
         if len(index) == 0:
             continue
@@ -241,7 +244,7 @@ def _scores(heads: _Heads, encoded, actions, returns, train, hold, aux=None) -> 
         out[f"{name}_accuracy"] = float((logits.argmax(1) == actions[index]).float().mean())
         out[f"{name}_policy_loss"] = float(nn.functional.cross_entropy(logits, actions[index]))
         out[f"{name}_value_loss"] = float(nn.functional.mse_loss(values, returns[index]))
-        if aux is not None:  # the held-out split comes last, so its figures are the ones kept
+        if aux is not None and name == aux_split:
             predicted, facts = aux[0](features), aux[1][index]
             out["aux_loss"] = float(nn.functional.mse_loss(predicted, facts))
             out["facts_r2"] = explained_variance(predicted.cpu().numpy(), facts.cpu().numpy())
