@@ -129,6 +129,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         unmonitored=cfg.agent.unmonitored_envs,
         expert_lookahead=cfg.imitation.lookahead_horizon if cfg.imitation.expert == "lookahead" else 0,
         expert_reach=cfg.imitation.lookahead_reach,
+        expert_override_cost=cfg.imitation.lookahead_override_cost,
         facts=aux is not None,
     )
     start = time.monotonic()

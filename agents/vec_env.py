@@ -26,6 +26,7 @@ def _build(
     expert_lookahead: int = 0,
     expert_reach: float | None = None,
     facts: bool = False,
+    expert_override_cost: float = 5.0,
 ) -> gym.Env:
     if in_subprocess:
         # Ctrl-C reaches the whole process group; the parent alone decides how to stop,
@@ -39,7 +40,12 @@ def _build(
         checks = safety if safety is not None and safety.enabled else SafetyConfig()
         driver = OvertakingDriver(expert, safety=checks)
         if expert_lookahead:
-            env = ExpertAdvice(env, LookaheadPlanner(driver, horizon=expert_lookahead, reach=expert_reach))
+            env = ExpertAdvice(
+                env,
+                LookaheadPlanner(
+                    driver, horizon=expert_lookahead, override_cost=expert_override_cost, reach=expert_reach
+                ),
+            )
         else:
             env = ExpertAdvice(env, driver)
     return env
@@ -57,6 +63,7 @@ def make_vec_env(
     expert_lookahead: int = 0,
     expert_reach: float | None = None,
     facts: bool = False,
+    expert_override_cost: float = 5.0,
 ) -> VecEnv:
     """``n_envs`` copies of the env; env i is seeded with ``seed + i`` at its first reset.
 
@@ -73,6 +80,7 @@ def make_vec_env(
         this many decisions per candidate action (:mod:`envs.planner`); 0: from the driver itself
     :param expert_reach: the planner simulates only the vehicles within this many metres of the ego (None: all)
     :param facts: add the scene's ground-truth facts to every info (``scene_facts``, :mod:`envs.facts`)
+    :param expert_override_cost: what a monitor override costs the planner's rollouts, in m/s of summed speed
     """
     if not 0 <= unmonitored <= n_envs:
         raise ValueError(f"unmonitored: must be in 0..{n_envs}, got {unmonitored}")
@@ -80,7 +88,17 @@ def make_vec_env(
     monitors = [safety] * (n_envs - unmonitored) + [None] * unmonitored
     fns = [
         functools.partial(
-            _build, env_cfg, reward_cfg, monitor, faults, subprocess, expert, expert_lookahead, expert_reach, facts
+            _build,
+            env_cfg,
+            reward_cfg,
+            monitor,
+            faults,
+            subprocess,
+            expert,
+            expert_lookahead,
+            expert_reach,
+            facts,
+            expert_override_cost,
         )
         for monitor in monitors
     ]

@@ -133,6 +133,7 @@ def test_holdout_stays_held_out_when_data_grows() -> None:
         ("imitation.expert=oracle", "expert: .oracle. is not allowed"),
         ("imitation.lookahead_horizon=0", "lookahead_horizon: must be >= 1"),
         ("imitation.lookahead_reach=-5", "lookahead_reach: must be > 0 or null"),
+        ("imitation.lookahead_override_cost=-1", "lookahead_override_cost: must be >= 0"),
     ],
 )
 def test_imitation_config_errors(override: str, fragment: str) -> None:
@@ -164,6 +165,36 @@ def test_smoke_run_with_imitation(tmp_path: Path, expert: str) -> None:
     assert yaml.safe_load((run / "config.yaml").read_text())["imitation"]["steps"] == 96
     assert "imitation: expert drove" in proc.stdout
     assert json.loads((run / "summary.json").read_text())["imitation_env_steps"] == 128
+
+
+@pytest.mark.parametrize("cost", [0.0, 15.0])
+def test_training_envs_planner_prices_overrides_as_configured(cost: float) -> None:
+    from agents.vec_env import make_vec_env
+    from envs.advice import ExpertAdvice
+    from envs.config import SafetyConfig
+    from envs.drivers import DriverParams
+    from envs.planner import LookaheadPlanner
+
+    venv = make_vec_env(
+        KINEMATICS,
+        RewardConfig(),
+        1,
+        seed=0,
+        safety=SafetyConfig(),
+        expert=DriverParams(),
+        expert_lookahead=2,
+        expert_reach=100.0,
+        expert_override_cost=cost,
+    )
+    try:
+        advice = venv.venv.envs[0]
+        assert isinstance(advice, ExpertAdvice) and isinstance(advice.driver, LookaheadPlanner)
+        assert (advice.driver.override_cost, advice.driver.horizon, advice.driver.reach) == (cost, 2, 100.0)
+        venv.reset()
+        _, _, _, infos = venv.step(np.array([1]))
+        assert "expert_action" in infos[0]
+    finally:
+        venv.close()
 
 
 def test_unmonitored_training_envs() -> None:
