@@ -15,6 +15,7 @@ from typing import Any, Literal
 from agents.schema import ConfigError, explain_unknown_key, from_dict, to_dict
 from envs.config import EnvConfig, FaultsConfig, RewardConfig, SafetyConfig
 from envs.drivers import DriverParams
+from envs.planner import PlannerParams
 from perception.config import PerceptionConfig
 
 GROUPS = ("env", "reward", "safety", "faults", "agent", "perception", "imitation", "driver", "run", "eval")
@@ -202,6 +203,12 @@ class ImitationConfig:
     def enabled(self) -> bool:
         return self.steps > 0
 
+    def planner(self) -> PlannerParams | None:
+        """The ``lookahead`` expert's settings; None when the rules teach."""
+        if self.expert != "lookahead":
+            return None
+        return PlannerParams(self.lookahead_horizon, self.lookahead_override_cost, self.lookahead_reach)
+
 
 @dataclass
 class RunConfig:
@@ -370,7 +377,9 @@ class EvalConfig:
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     faults: FaultsConfig = field(default_factory=FaultsConfig)
     driver: DriverParams = field(default_factory=DriverParams)
-    """The style of the ``rules`` baseline."""
+    """The style of the ``rules`` baseline (and of the ``lookahead`` baseline's rollouts)."""
+    planner: PlannerParams = field(default_factory=PlannerParams)
+    """The ``lookahead`` baseline's horizon, override cost and reach."""
     run: str | None = None
     """Training run dir with ``model.zip`` and ``config.yaml``."""
     policy: str = "agent"

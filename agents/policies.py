@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from envs.drivers import DriverParams, OvertakingDriver
-from envs.planner import LookaheadPlanner
+from envs.planner import LookaheadPlanner, PlannerParams
 from envs.scene import hand_ego_to_idm
 
 # highway-env's DiscreteMetaAction indices.
@@ -171,9 +171,11 @@ def _same_backbone(model: Any, classifier: Any) -> bool:
     return mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k].to(mine[k].device)) for k in mine)
 
 
-def make_baseline(name: str, n_actions: int = 5, driver: DriverParams | None = None) -> Policy:
+def make_baseline(
+    name: str, n_actions: int = 5, driver: DriverParams | None = None, planner: PlannerParams | None = None
+) -> Policy:
     """A baseline policy by name (see :data:`BASELINES`); ``driver`` is the style of ``rules`` (and of
-    ``lookahead``'s rollouts)."""
+    ``lookahead``'s rollouts), ``planner`` the horizon, override cost and reach of ``lookahead``."""
     if name == "random":
         return RandomPolicy(n_actions)
     if name == "idm":
@@ -181,7 +183,8 @@ def make_baseline(name: str, n_actions: int = 5, driver: DriverParams | None = N
     if name == "rules":
         return RulesPolicy(OvertakingDriver(driver))
     if name == "lookahead":
-        return LookaheadPolicy(LookaheadPlanner(OvertakingDriver(driver)))
+        p = planner or PlannerParams()
+        return LookaheadPolicy(LookaheadPlanner(OvertakingDriver(driver), p.horizon, p.override_cost, p.reach))
     constant = {"idle": 1, "faster": 3, "slower": 4}
     if name in constant:
         return ConstantPolicy(name, constant[name])

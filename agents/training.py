@@ -127,9 +127,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         faults=cfg.faults,
         expert=cfg.driver if imitate or distill else None,
         unmonitored=cfg.agent.unmonitored_envs,
-        expert_lookahead=cfg.imitation.lookahead_horizon if cfg.imitation.expert == "lookahead" else 0,
-        expert_reach=cfg.imitation.lookahead_reach,
-        expert_override_cost=cfg.imitation.lookahead_override_cost,
+        planner=cfg.imitation.planner(),
         facts=aux is not None,
     )
     start = time.monotonic()

@@ -13,7 +13,7 @@ from envs.advice import ExpertAdvice
 from envs.config import FaultsConfig, SafetyConfig
 from envs.drivers import DriverParams, OvertakingDriver
 from envs.facts import SceneFacts
-from envs.planner import LookaheadPlanner
+from envs.planner import LookaheadPlanner, PlannerParams
 
 
 def _build(
@@ -23,10 +23,8 @@ def _build(
     faults: FaultsConfig | None,
     in_subprocess: bool,
     expert: DriverParams | None = None,
-    expert_lookahead: int = 0,
-    expert_reach: float | None = None,
+    planner: PlannerParams | None = None,
     facts: bool = False,
-    expert_override_cost: float = 5.0,
 ) -> gym.Env:
     if in_subprocess:
         # Ctrl-C reaches the whole process group; the parent alone decides how to stop,
@@ -39,13 +37,8 @@ def _build(
         # The expert proposes only what the monitor would accept (its defaults where there is none).
         checks = safety if safety is not None and safety.enabled else SafetyConfig()
         driver = OvertakingDriver(expert, safety=checks)
-        if expert_lookahead:
-            env = ExpertAdvice(
-                env,
-                LookaheadPlanner(
-                    driver, horizon=expert_lookahead, override_cost=expert_override_cost, reach=expert_reach
-                ),
-            )
+        if planner is not None:
+            env = ExpertAdvice(env, LookaheadPlanner(driver, planner.horizon, planner.override_cost, planner.reach))
         else:
             env = ExpertAdvice(env, driver)
     return env
@@ -60,10 +53,8 @@ def make_vec_env(
     faults: FaultsConfig | None = None,
     expert: DriverParams | None = None,
     unmonitored: int = 0,
-    expert_lookahead: int = 0,
-    expert_reach: float | None = None,
+    planner: PlannerParams | None = None,
     facts: bool = False,
-    expert_override_cost: float = 5.0,
 ) -> VecEnv:
     """``n_envs`` copies of the env; env i is seeded with ``seed + i`` at its first reset.
 
@@ -76,30 +67,16 @@ def make_vec_env(
     :param expert: the style of a rule-based driver whose action goes into every info (``expert_action``),
         for imitation; ``None`` = no advice
     :param unmonitored: how many of the envs (the last ones) run without the monitor
-    :param expert_lookahead: > 0: the advice comes from a lookahead planner over that driver, simulating
-        this many decisions per candidate action (:mod:`envs.planner`); 0: from the driver itself
-    :param expert_reach: the planner simulates only the vehicles within this many metres of the ego (None: all)
+    :param planner: the advice comes from a lookahead planner over that driver, with these settings
+        (:mod:`envs.planner`); ``None``: from the driver itself
     :param facts: add the scene's ground-truth facts to every info (``scene_facts``, :mod:`envs.facts`)
-    :param expert_override_cost: what a monitor override costs the planner's rollouts, in m/s of summed speed
     """
     if not 0 <= unmonitored <= n_envs:
         raise ValueError(f"unmonitored: must be in 0..{n_envs}, got {unmonitored}")
     subprocess = n_envs > 1
     monitors = [safety] * (n_envs - unmonitored) + [None] * unmonitored
     fns = [
-        functools.partial(
-            _build,
-            env_cfg,
-            reward_cfg,
-            monitor,
-            faults,
-            subprocess,
-            expert,
-            expert_lookahead,
-            expert_reach,
-            facts,
-            expert_override_cost,
-        )
+        functools.partial(_build, env_cfg, reward_cfg, monitor, faults, subprocess, expert, planner, facts)
         for monitor in monitors
     ]
     venv: VecEnv = SubprocVecEnv(fns) if subprocess else DummyVecEnv(fns)

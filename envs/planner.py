@@ -10,6 +10,7 @@ speed the traffic allows (the ``lookahead`` baseline), and it can teach (``imita
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -66,6 +67,26 @@ def planning_copy(env: gym.Env, reach: float | None = None) -> gym.Env:
     return twin
 
 
+@dataclass(frozen=True)
+class PlannerParams:
+    """How far and at what price the :class:`LookaheadPlanner` looks ahead (the ``lookahead`` baseline)."""
+
+    horizon: int = 10
+    """Decisions simulated per candidate action, the first included."""
+    override_cost: float = 5.0
+    """What a safety-monitor override costs a rollout [m/s of summed speed]."""
+    reach: float | None = None
+    """Simulate only the vehicles within this many metres [m] of the ego (None: all)."""
+
+    def __post_init__(self) -> None:
+        if self.horizon < 1:
+            raise ValueError(f"horizon: must be >= 1, got {self.horizon}")
+        if self.override_cost < 0:
+            raise ValueError(f"override_cost: must be >= 0, got {self.override_cost}")
+        if self.reach is not None and self.reach <= 0:
+            raise ValueError(f"reach: must be > 0 or None, got {self.reach}")
+
+
 class LookaheadPlanner:
     """Choose the meta-action whose simulated future covers the most speed.
 
@@ -90,14 +111,9 @@ class LookaheadPlanner:
         override_cost: float = 5.0,
         reach: float | None = None,
     ) -> None:
-        if horizon < 1:
-            raise ValueError(f"horizon: must be >= 1, got {horizon}")
-        if override_cost < 0:
-            raise ValueError(f"override_cost: must be >= 0, got {override_cost}")
+        PlannerParams(horizon, override_cost, reach)  # validates them
         if driver is not None and not isinstance(driver, OvertakingDriver):
             raise TypeError(f"driver must be an OvertakingDriver, got {type(driver).__name__}")
-        if reach is not None and reach <= 0:
-            raise ValueError(f"reach: must be > 0 or None, got {reach}")
         self.reach = reach
         self.driver = driver or OvertakingDriver()
         self.horizon = horizon

@@ -13,8 +13,10 @@ from agents.config import EvalConfig, load_eval_config
 from agents.eval_job import format_metrics, run_evaluation
 from agents.evaluation import EpisodeResult, run_episode, summarize, wilson_interval
 from agents.policies import BASELINES, LookaheadPolicy, make_baseline
+from agents.schema import ConfigError
 from envs import EnvConfig, RewardConfig, make_env
 from envs.config import SafetyConfig
+from envs.planner import PlannerParams
 from envs.scene import CRASH_KINDS
 from tests.conftest import CONFIG_DIR, assert_not_blank, run_script
 
@@ -125,6 +127,33 @@ def test_lookahead_baseline_plans_on_the_env_it_plays() -> None:
     env.reset(seed=1_000_000)
     policy.reset(env, 1_000_000)
     assert policy(None) == policy.planner.act(env)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ([], PlannerParams()),
+        (["planner.horizon=3", "planner.override_cost=15", "planner.reach=150"], PlannerParams(3, 15.0, 150.0)),
+    ],
+)
+def test_lookahead_baseline_takes_its_planner_from_the_config(overrides: list[str], expected: PlannerParams) -> None:
+    cfg = load_eval_config(CONFIG_DIR, ["policy=lookahead", "env.observation=kinematics", *overrides])
+    assert cfg.planner == expected
+    planner = make_baseline("lookahead", planner=cfg.planner).planner
+    assert (planner.horizon, planner.override_cost, planner.reach) == (
+        expected.horizon,
+        expected.override_cost,
+        expected.reach,
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [("planner.horizon=0", "horizon: must be >= 1"), ("planner.override_cost=-1", "override_cost: must be >= 0")],
+)
+def test_lookahead_baseline_config_errors(override: str, fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        load_eval_config(CONFIG_DIR, ["policy=lookahead", override])
 
 
 def test_wilson_interval() -> None:

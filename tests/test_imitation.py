@@ -173,18 +173,11 @@ def test_training_envs_planner_prices_overrides_as_configured(cost: float) -> No
     from envs.advice import ExpertAdvice
     from envs.config import SafetyConfig
     from envs.drivers import DriverParams
-    from envs.planner import LookaheadPlanner
+    from envs.planner import LookaheadPlanner, PlannerParams
 
+    planner = PlannerParams(horizon=2, override_cost=cost, reach=100.0)
     venv = make_vec_env(
-        KINEMATICS,
-        RewardConfig(),
-        1,
-        seed=0,
-        safety=SafetyConfig(),
-        expert=DriverParams(),
-        expert_lookahead=2,
-        expert_reach=100.0,
-        expert_override_cost=cost,
+        KINEMATICS, RewardConfig(), 1, seed=0, safety=SafetyConfig(), expert=DriverParams(), planner=planner
     )
     try:
         advice = venv.venv.envs[0]
