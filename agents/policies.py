@@ -183,8 +183,7 @@ def make_baseline(
     if name == "rules":
         return RulesPolicy(OvertakingDriver(driver))
     if name == "lookahead":
-        p = planner or PlannerParams()
-        return LookaheadPolicy(LookaheadPlanner(OvertakingDriver(driver), p.horizon, p.override_cost, p.reach))
+        return LookaheadPolicy(LookaheadPlanner.from_params(planner or PlannerParams(), OvertakingDriver(driver)))
     constant = {"idle": 1, "faster": 3, "slower": 4}
     if name in constant:
         return ConstantPolicy(name, constant[name])

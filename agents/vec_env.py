@@ -38,7 +38,7 @@ def _build(
         checks = safety if safety is not None and safety.enabled else SafetyConfig()
         driver = OvertakingDriver(expert, safety=checks)
         if planner is not None:
-            env = ExpertAdvice(env, LookaheadPlanner(driver, planner.horizon, planner.override_cost, planner.reach))
+            env = ExpertAdvice(env, LookaheadPlanner.from_params(planner, driver))
         else:
             env = ExpertAdvice(env, driver)
     return env

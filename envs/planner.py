@@ -119,6 +119,11 @@ class LookaheadPlanner:
         self.horizon = horizon
         self.override_cost = override_cost
 
+    @classmethod
+    def from_params(cls, params: PlannerParams, driver: OvertakingDriver | None = None) -> LookaheadPlanner:
+        """A planner with ``params``' horizon, override cost and reach, over ``driver``."""
+        return cls(driver, params.horizon, params.override_cost, params.reach)
+
     def scores(self, env: gym.Env) -> dict[int, float]:
         """Each meta-action's rollout score from ``env``'s current state (``env`` is not touched)."""
         return {action: self._rollout(env, action) for action in ACTIONS}
