@@ -48,8 +48,8 @@ class AgentConfig:
     weigh in proportion to how often they happen (only with ``correction_coef`` > 0)."""
     distill_coef: float = 0.0
     """Weight of a cross-entropy, fitted after every PPO update, that pulls the policy toward what the
-    imitation teacher (``imitation.expert`` over ``driver``) would do in the states the policy reached
-    during PPO (:mod:`agents.distillation`, "kickstarting"); 0 = off."""
+    teacher (``distill_expert`` over ``driver``, by default the imitation teacher) would do in the states the
+    policy reached during PPO (:mod:`agents.distillation`, "kickstarting"); 0 = off."""
     distill_anneal: bool = False
     """Let ``distill_coef`` fall linearly to 0 at ``total_timesteps``, so that PPO's own objective has the
     last word once the teacher's pace is learned (kickstarting's schedule)."""
@@ -58,6 +58,10 @@ class AgentConfig:
     distill_rate: float = 1.0
     """Share of PPO's steps the teacher labels, in (0, 1]: bounds a planning teacher's cost
     (~0.15 s per label for ``imitation.expert=lookahead`` at horizon 3 within 150 m, ~0.1 ms for the rules)."""
+    distill_expert: Literal["rules", "lookahead"] | None = None
+    """Who labels during PPO: None = the warm start's teacher (``imitation.expert``); ``rules`` or
+    ``lookahead`` (with the ``imitation.lookahead_*`` settings) to warm-start from the cheap rules and
+    distill a planner, whose labels cost too much to clone from."""
     aux_coef: float = 0.0
     """Weight of an auxiliary regression, during the warm start and after every PPO update, of the scene's
     ground-truth gaps and closing speeds around the ego, and its speed (:mod:`envs.facts`), from the
@@ -122,6 +126,8 @@ class AgentConfig:
             raise ValueError("distill_anneal: needs distill_coef > 0")
         if not 0 < self.distill_rate <= 1:
             raise ValueError(f"distill_rate: must be in (0, 1], got {self.distill_rate}")
+        if self.distill_expert not in (None, "rules", "lookahead"):
+            raise ValueError(f"distill_expert: must be rules, lookahead or null, got {self.distill_expert!r}")
         if self.aux_coef < 0:
             raise ValueError(f"aux_coef: must be >= 0, got {self.aux_coef}")
         if self.aux_coef > 0 and self.policy != "cnn":
@@ -203,9 +209,12 @@ class ImitationConfig:
     def enabled(self) -> bool:
         return self.steps > 0
 
-    def planner(self) -> PlannerParams | None:
-        """The ``lookahead`` expert's settings; None when the rules teach."""
-        if self.expert != "lookahead":
+    def planner(self, expert: str | None = None) -> PlannerParams | None:
+        """The ``lookahead`` expert's settings; None when the rules teach.
+
+        :param expert: who teaches (None: ``expert``), e.g. ``agent.distill_expert`` during PPO
+        """
+        if (expert or self.expert) != "lookahead":
             return None
         return PlannerParams(self.lookahead_horizon, self.lookahead_override_cost, self.lookahead_reach)
 

@@ -144,6 +144,7 @@ def train(cfg: TrainConfig) -> TrainResult:
             imitation = warm_start(model, venv, cfg.imitation, cfg.agent.gamma, cfg.run.seed, aux=aux_weight)
             write_json(run_dir / "imitation.json", imitation)
         if distill:  # the teacher keeps labelling during PPO, on a share of the steps
+            venv.env_method("teach_with", cfg.imitation.planner(cfg.agent.distill_expert))
             venv.set_attr("advising", True)
             venv.set_attr("advice_rate", cfg.agent.distill_rate)
 

@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 
 from envs.drivers import OvertakingDriver
-from envs.planner import LookaheadPlanner
+from envs.planner import LookaheadPlanner, PlannerParams
 
 
 class ExpertAdvice(gym.Wrapper, gym.utils.RecordConstructorArgs):
@@ -47,6 +47,14 @@ class ExpertAdvice(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self.advising = True
         self.advice_rate = advice_rate
         self._rng = np.random.default_rng()
+
+    def teach_with(self, planner: PlannerParams | None) -> None:
+        """Change the expert (e.g. between a warm start and PPO): a :class:`LookaheadPlanner` with these
+        settings over the current rule-based driver, or that driver alone (None). Its style and monitor stay."""
+        if planner is not None and not isinstance(planner, PlannerParams):
+            raise TypeError(f"planner must be PlannerParams or None, got {type(planner).__name__}")
+        rules = self.driver.driver if isinstance(self.driver, LookaheadPlanner) else self.driver
+        self.driver = rules if planner is None else LookaheadPlanner.from_params(planner, rules)
 
     def _advise(self, info: dict) -> dict:
         if not self.advising or (self.advice_rate < 1 and self._rng.random() >= self.advice_rate):

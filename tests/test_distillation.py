@@ -18,6 +18,8 @@ from agents.schema import ConfigError
 from agents.training import train
 from envs import EnvConfig, RewardConfig, make_env
 from envs.advice import ExpertAdvice
+from envs.drivers import OvertakingDriver
+from envs.planner import LookaheadPlanner, PlannerParams
 from tests.conftest import CONFIG_DIR, SMOKE, DrawnEnv
 
 KINEMATICS = EnvConfig(observation="kinematics")
@@ -100,7 +102,14 @@ def test_expert_advice_rejects_bad_rates(rate: float) -> None:
 
 
 @pytest.mark.parametrize(
-    "override", ["agent.distill_coef=-1", "agent.distill_memory=0", "agent.distill_rate=0", "agent.distill_anneal=true"]
+    "override",
+    [
+        "agent.distill_coef=-1",
+        "agent.distill_memory=0",
+        "agent.distill_rate=0",
+        "agent.distill_anneal=true",
+        "agent.distill_expert=oracle",
+    ],
 )
 def test_distill_config_errors(override: str) -> None:
     with pytest.raises(ConfigError, match=override.split("=")[0].split(".")[1]):
@@ -122,3 +131,36 @@ def test_smoke_run_distills_the_teacher(tmp_path: Path, anneal: bool) -> None:
         assert scalars["train/distill_weight"][1][0] == pytest.approx(0.5)
     else:
         assert "train/distill_weight" not in scalars
+
+
+def test_expert_advice_switches_teacher_and_back() -> None:
+    rules = OvertakingDriver()
+    env = ExpertAdvice(make_env(KINEMATICS, RewardConfig()), rules)
+    env.teach_with(PlannerParams(horizon=2, override_cost=15.0, reach=100.0))
+    planner = env.driver
+    assert isinstance(planner, LookaheadPlanner) and planner.driver is rules
+    assert (planner.horizon, planner.override_cost, planner.reach) == (2, 15.0, 100.0)
+    env.reset(seed=3)
+    _, _, _, _, info = env.step(1)
+    assert info["expert_action"] in range(5)
+    env.teach_with(None)
+    assert env.driver is rules
+    with pytest.raises(TypeError, match="PlannerParams"):
+        env.teach_with({"horizon": 2})
+    env.close()
+
+
+@pytest.mark.parametrize(("distill_expert", "planned"), [("lookahead", True), ("null", False)])
+def test_ppo_teacher_can_differ_from_the_warm_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, distill_expert: str, planned: bool
+) -> None:
+    calls = []
+    act = LookaheadPlanner.act
+    monkeypatch.setattr(LookaheadPlanner, "act", lambda self, env: calls.append(1) or act(self, env))
+    overrides = [*SMOKE, "run.name=d", f"run.dir={tmp_path}", "eval.episodes=0", "agent.n_envs=1"]
+    overrides += ["agent.distill_coef=1.0", "agent.distill_rate=0.1", f"agent.distill_expert={distill_expert}"]
+    overrides += ["imitation.expert=rules", "imitation.lookahead_horizon=1", "imitation.lookahead_reach=60"]
+    train(load_train_config(CONFIG_DIR, ["agent=ppo_mlp", *overrides]))
+    seen = read_scalars(tmp_path / "d" / "tb", ["train/distill_labels_seen"])["train/distill_labels_seen"][1]
+    assert seen.max() > 0
+    assert (len(calls) > 0) == planned  # labels from the planner only where it was asked for
