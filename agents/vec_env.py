@@ -13,7 +13,7 @@ from envs.advice import ExpertAdvice
 from envs.config import FaultsConfig, SafetyConfig
 from envs.drivers import DriverParams, OvertakingDriver
 from envs.facts import SceneFacts
-from envs.planner import LookaheadPlanner, PlannerParams
+from envs.planner import PlannerParams
 
 
 def _build(
@@ -36,11 +36,8 @@ def _build(
     if expert is not None:
         # The expert proposes only what the monitor would accept (its defaults where there is none).
         checks = safety if safety is not None and safety.enabled else SafetyConfig()
-        driver = OvertakingDriver(expert, safety=checks)
-        if planner is not None:
-            env = ExpertAdvice(env, LookaheadPlanner.from_params(planner, driver))
-        else:
-            env = ExpertAdvice(env, driver)
+        env = ExpertAdvice(env, OvertakingDriver(expert, safety=checks))
+        env.teach_with(planner)
     return env
 
 
