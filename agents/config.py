@@ -291,8 +291,7 @@ class TrainConfig:
                 f"reward.shaping_gamma: must equal agent.gamma ({self.agent.gamma}) for the potential-based "
                 f"headway term to leave the optimal policy unchanged, got {self.reward.shaping_gamma}"
             )
-        if self.faults.active and self.env.observation != "camera":
-            raise ValueError("faults: camera faults need env.observation=camera")
+        self.faults.check_env(self.env)
         if self.perception.checkpoint is not None and self.agent.policy != "cnn":
             raise ValueError("perception.checkpoint: a pretrained CNN needs camera frames (agent=ppo_cnn)")
 
@@ -410,8 +409,7 @@ class EvalConfig:
 
         if self.suite is not None and self.suite not in SUITES:
             raise ValueError(f"suite: unknown suite {self.suite!r} (choose from: {', '.join(SUITES)})")
-        if self.faults.active and self.env.observation != "camera":
-            raise ValueError("faults: camera faults need env.observation=camera")
+        self.faults.check_env(self.env)
 
         if self.policy not in ("agent", *BASELINES):
             choices = ", ".join(("agent", *BASELINES))

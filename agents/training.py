@@ -74,9 +74,10 @@ def check_perception(cfg: TrainConfig) -> None:
     """A pretrained backbone must exist and fit the env's frames, before any env is built."""
     if cfg.perception.checkpoint is None:
         return
-    frames = (cfg.env.frame_stack, cfg.env.frame_width, cfg.env.frame_height)
+    frames = cfg.env.frames_shape
     try:
-        check_input_shape(read_checkpoint(cfg.perception.checkpoint)["meta"], frames, cfg.perception.checkpoint)
+        meta = read_checkpoint(cfg.perception.checkpoint)["meta"]
+        check_input_shape(meta, frames, cfg.perception.checkpoint, cfg.env.intra_frames)
     except CheckpointError as err:
         missing = "not found" in str(err)
         hint = " (make it with scripts/train_perception.py, or use perception=scratch)" if missing else ""

@@ -39,6 +39,10 @@ class EnvConfig:
     """Number of consecutive frames stacked as channels."""
     frame_scaling: float = 1.75
     """Camera zoom [px/m]."""
+    intra_frames: list[float] = field(default_factory=list)
+    """Extra camera frames from inside the last decision, as lags [s] before the newest frame (multiples of
+    the simulation step, shorter than a decision; highway-fast-v0: 0.2-0.8), stacked just before the newest
+    frame. [] = one frame per decision. Observations get ``frame_stack + len(intra_frames)`` channels."""
     lanes_count: int | None = None
     """Number of lanes (highway envs only)."""
     vehicles_count: int | None = None
@@ -65,6 +69,10 @@ class EnvConfig:
             raise ValueError(f"frame_stack: must be in 1..16, got {self.frame_stack}")
         if self.frame_scaling <= 0:
             raise ValueError(f"frame_scaling: must be > 0, got {self.frame_scaling}")
+        if self.intra_frames and self.observation != "camera":
+            raise ValueError("intra_frames: extra frames need observation=camera")
+        if any(lag <= 0 for lag in self.intra_frames) or len(set(self.intra_frames)) != len(self.intra_frames):
+            raise ValueError(f"intra_frames: lags must be distinct and > 0 [s], got {self.intra_frames}")
         for name in ("lanes_count", "vehicles_count", "policy_frequency", "simulation_frequency"):
             value = getattr(self, name)
             if value is not None and value < (0 if name == "vehicles_count" else 1):
@@ -73,6 +81,11 @@ class EnvConfig:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"{name}: must be > 0, got {value}")
+
+    @property
+    def frames_shape(self) -> tuple[int, int, int]:
+        """Shape of a camera observation: (channels, width, height)."""
+        return (self.frame_stack + len(self.intra_frames), self.frame_width, self.frame_height)
 
 
 @dataclass
@@ -206,3 +219,12 @@ class FaultsConfig:
     @property
     def active(self) -> bool:
         return self.dropout > 0 or self.noise_std > 0 or self.freeze > 0
+
+    def check_env(self, env: EnvConfig) -> None:
+        """Raise ``ValueError`` if active faults cannot apply to ``env``'s observations."""
+        if not self.active:
+            return
+        if env.observation != "camera":
+            raise ValueError("faults: camera faults need env.observation=camera")
+        if env.intra_frames:
+            raise ValueError("faults: camera faults model one frame per decision; set env.intra_frames=[]")

@@ -12,6 +12,7 @@ import highway_env  # noqa: F401  (registers the highway-env ids, also in subpro
 
 from envs.config import EnvConfig, FaultsConfig, RewardConfig, SafetyConfig
 from envs.faults import CameraFaults
+from envs.frames import IntraDecisionFrames
 from envs.rewards import NamedRewardWrapper
 from envs.safety_monitor import SafetyMonitor
 
@@ -70,7 +71,8 @@ def make_env(
     faults: FaultsConfig | None = None,
     extra_config: dict[str, Any] | None = None,
 ) -> gym.Env:
-    """Build the highway-env scene: base env -> safety monitor -> camera faults -> named-term reward.
+    """Build the highway-env scene: base env -> safety monitor -> intra-decision frames -> camera faults
+    -> named-term reward.
 
     The monitor sits below the faults, so it never sees a corrupted frame.
 
@@ -85,9 +87,10 @@ def make_env(
     env = gym.make(env_cfg.id, config=config, render_mode=render_mode)
     if safety is not None and safety.enabled:
         env = SafetyMonitor(env, safety)
+    if env_cfg.intra_frames:
+        env = IntraDecisionFrames(env, env_cfg.intra_frames)
     if faults is not None and faults.active:
-        if env_cfg.observation != "camera":
-            raise ValueError("faults: camera faults need env.observation=camera")
+        faults.check_env(env_cfg)
         env = CameraFaults(env, faults)
     return NamedRewardWrapper(env, reward_cfg)
 

@@ -95,11 +95,26 @@ def load_checkpoint(path: str | Path) -> tuple[PerceptionNet, dict[str, Any]]:
     return model.eval(), meta
 
 
-def check_input_shape(meta: dict[str, Any], frames_shape: tuple[int, ...], path: str | Path) -> None:
-    """Raise CheckpointError naming both shapes if the checkpoint does not fit the env's frames."""
+def check_input_shape(
+    meta: dict[str, Any], frames_shape: tuple[int, ...], path: str | Path, intra_frames: list[float] | None = None
+) -> None:
+    """Raise CheckpointError naming both shapes if the checkpoint does not fit the env's frames.
+
+    :param intra_frames: the env's ``intra_frames``; if given, a checkpoint pretrained on highway frames
+        must have seen the same frame timing (same shape, other moments would pass unnoticed otherwise)
+    """
     expected = tuple(meta["input_shape"])
     if tuple(frames_shape) != expected:
         raise CheckpointError(
             f"{path}: perception checkpoint expects input shape {expected}, "
             f"but the env's camera frames have shape {tuple(frames_shape)}"
+        )
+    config = meta.get("config", {})
+    if intra_frames is None or config.get("dataset", {}).get("kind") != "highway":
+        return
+    saved = list(config.get("env", {}).get("intra_frames", []))  # checkpoints made before the key had none
+    if sorted(saved) != sorted(intra_frames):
+        raise CheckpointError(
+            f"{path}: perception checkpoint was pretrained with env.intra_frames={saved}, "
+            f"but the env has env.intra_frames={list(intra_frames)}"
         )

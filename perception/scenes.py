@@ -146,9 +146,11 @@ def matches(path: str | Path, cfg: DatasetConfig, env_cfg: EnvConfig) -> bool:
     wanted = json.loads(json.dumps({"g": dataclasses.asdict(cfg), "e": dataclasses.asdict(env_cfg)}))
     saved = dict(manifest.get("generator", {}))
     saved.setdefault("labels", "scene")  # datasets made before label sets existed
+    saved_env = dict(manifest.get("env", {}))
+    saved_env.setdefault("intra_frames", [])  # datasets made before intra-decision frames existed
     for settings in (saved, wanted["g"]):
         settings.pop("workers", None)  # how many processes made it does not change the data
-    return saved == wanted["g"] and manifest.get("env") == wanted["e"]
+    return saved == wanted["g"] and saved_env == wanted["e"]
 
 
 def load_split(path: str | Path, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

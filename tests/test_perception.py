@@ -16,7 +16,7 @@ from perception.config import DatasetConfig
 from perception.extractor import FramesExtractor, extractor_kwargs
 from perception.labels import CLASS_NAMES, class_names, flip_label, scene_label
 from perception.mnist import FILES, IDXError, load_mnist, read_idx, write_idx
-from perception.model import CheckpointError, PerceptionNet, load_checkpoint, save_checkpoint
+from perception.model import CheckpointError, PerceptionNet, check_input_shape, load_checkpoint, save_checkpoint
 from perception.scenes import generate, load_split, matches, read_manifest, split_episodes
 from tests.conftest import assert_not_blank, run_script
 
@@ -146,6 +146,11 @@ def test_brake_label_set_dataset_and_old_manifests(tmp_path: Path) -> None:
     del manifest["generator"]["labels"]
     (tmp_path / "brake" / "manifest.json").write_text(json.dumps(manifest))
     assert matches(tmp_path / "brake", dataclasses.replace(cfg, labels="scene"), EnvConfig())
+    # Nor an "intra_frames" key in its env: one frame per decision.
+    del manifest["env"]["intra_frames"]
+    (tmp_path / "brake" / "manifest.json").write_text(json.dumps(manifest))
+    assert matches(tmp_path / "brake", dataclasses.replace(cfg, labels="scene"), EnvConfig())
+    assert not matches(tmp_path / "brake", dataclasses.replace(cfg, labels="scene"), EnvConfig(intra_frames=[0.4]))
 
 
 def test_splits_differ_by_seed() -> None:
@@ -274,6 +279,27 @@ def test_shape_mismatch_names_both_shapes(frames_checkpoint: Path) -> None:
     extractor = FramesExtractor(spaces.Box(0, 255, (2, 128, 64), np.uint8))
     with pytest.raises(CheckpointError, match=r"expects input shape \(4, 128, 64\).*have shape \(2, 128, 64\)"):
         extractor.load_backbone(frames_checkpoint)
+
+
+@pytest.mark.parametrize(
+    ("saved_env", "intra_frames", "fits"),
+    [
+        ({}, [], True),
+        ({}, [0.4], False),
+        ({"intra_frames": [0.4]}, [0.4], True),
+        ({"intra_frames": [0.2]}, [0.4], False),
+    ],
+    ids=["old_plain", "old_vs_intra", "same_intra", "other_intra"],
+)
+def test_checkpoint_frame_timing_must_match(saved_env: dict, intra_frames: list[float], fits: bool) -> None:
+    meta = {"input_shape": [5, 128, 64], "config": {"dataset": {"kind": "highway"}, "env": saved_env}}
+    if fits:
+        check_input_shape(meta, (5, 128, 64), "m.pt", intra_frames)
+    else:
+        with pytest.raises(CheckpointError, match=r"m.pt: .*pretrained with env.intra_frames=.*has env.intra_frames"):
+            check_input_shape(meta, (5, 128, 64), "m.pt", intra_frames)
+    mnist = {"input_shape": [5, 128, 64], "config": {"dataset": {"kind": "mnist"}, "env": saved_env}}
+    check_input_shape(mnist, (5, 128, 64), "m.pt", intra_frames)  # digits have no frame timing
 
 
 def test_train_agent_rejects_mismatched_checkpoint(frames_checkpoint: Path, tmp_path: Path) -> None:

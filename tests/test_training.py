@@ -49,6 +49,19 @@ def test_smoke_run_writes_every_output(tmp_path: Path) -> None:
     # The saved config alone reproduces the run's config.
 
 
+def test_smoke_run_with_intra_decision_frames(tmp_path: Path) -> None:
+    """Warm start, PPO in subprocess envs and the final evaluation all see the extra frame."""
+    overrides = [*SMOKE, "run.name=intra", f"run.dir={tmp_path}", "env.intra_frames=[0.4]", "eval.episodes=1"]
+    result = train(load_train_config(CONFIG_DIR, [*overrides, "imitation.steps=64"]))
+    from stable_baselines3 import PPO
+
+    assert PPO.load(str(result.run_dir / "model.zip"), device="cpu").observation_space.shape == (5, 128, 64)
+    assert yaml.safe_load((result.run_dir / "config.yaml").read_text())["env"]["intra_frames"] == [0.4]
+    proc = run_script("evaluate.py", f"run={result.run_dir}", "episodes=1", f"out={tmp_path / 'eval'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["episodes"] == 1
+
+
 def test_resume_continues_step_count(tmp_path: Path) -> None:
     where = ["run.name=r", f"run.dir={tmp_path}"]
     base = [*SMOKE, *where, "agent.n_envs=1", "eval.episodes=0"]
