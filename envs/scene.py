@@ -66,7 +66,7 @@ def boxed_in(env: Any, reach: float = BOXED_IN_RANGE) -> bool:
     return True
 
 
-CRASH_KINDS = ("front", "rear", "ego_lane_change", "cut_in", "other")
+CRASH_KINDS = ("front", "front_at_floor", "rear", "ego_lane_change", "cut_in", "other")
 """How :func:`crash_kind` names a crash."""
 
 LANE_CHANGE_OFFSET = 1.0
@@ -99,6 +99,10 @@ class Placement:
     """Position [m] along the ego's lane."""
     lane_index: tuple
     changing_lanes: bool
+    speed: float = 0.0
+    """Speed [m/s]."""
+    at_floor: bool = False
+    """Held at its lowest target speed (a meta-action vehicle whose SLOWER can brake no further)."""
 
 
 def placements(env: Any) -> dict[int, Placement]:
@@ -108,7 +112,22 @@ def placements(env: Any) -> dict[int, Placement]:
     before it: after a crash highway-env pushes the two cars apart and lets them roll on.
     """
     lane = env.road.network.get_lane(env.vehicle.lane_index)
-    return {id(v): Placement(longitudinal(lane, v), v.lane_index, changing_lanes(env, v)) for v in env.road.vehicles}
+    return {
+        id(v): Placement(longitudinal(lane, v), v.lane_index, changing_lanes(env, v), float(v.speed), at_speed_floor(v))
+        for v in env.road.vehicles
+    }
+
+
+FLOOR_TOLERANCE = 0.5
+"""A vehicle within this [m/s] of its lowest target speed, and targeting it, is held at that floor."""
+
+
+def at_speed_floor(vehicle: Any) -> bool:
+    """Whether ``vehicle`` targets its lowest meta-action speed and has reached it (False without target speeds)."""
+    speeds = getattr(vehicle, "target_speeds", None)
+    if speeds is None or int(getattr(vehicle, "speed_index", -1)) != 0:
+        return False
+    return float(vehicle.speed) <= float(speeds[0]) + FLOOR_TOLERANCE
 
 
 def _changed_lanes(vehicle: Any, start: Placement) -> bool:
@@ -121,8 +140,10 @@ def crash_kind(env: Any, before: dict[int, Placement]) -> str:
     """How the ego's crash happened, one of :data:`CRASH_KINDS`, read at the end of the crash step.
 
     ``ego_lane_change``: the ego was changing lanes; ``cut_in``: the other vehicle was;
-    otherwise ``front`` (the ego ran into the vehicle ahead) or ``rear`` (it was hit from
-    behind); ``other``: no crashed vehicle near the ego.
+    otherwise ``front`` (the ego ran into the vehicle ahead), ``front_at_floor`` (the same, but the ego
+    started the step held at its lowest target speed behind a slower car: SLOWER could brake no
+    further, only a lane change or the monitor's emergency brake could help) or ``rear`` (it was hit
+    from behind); ``other``: no crashed vehicle near the ego.
 
     :param before: :func:`placements` at the start of the crash step
     """
@@ -134,7 +155,10 @@ def crash_kind(env: Any, before: dict[int, Placement]) -> str:
         return "ego_lane_change"
     if _changed_lanes(partner, before[id(partner)]):
         return "cut_in"
-    return "front" if before[id(partner)].x > before[id(ego)].x else "rear"
+    mine, theirs = before[id(ego)], before[id(partner)]
+    if theirs.x <= mine.x:
+        return "rear"
+    return "front_at_floor" if mine.at_floor and theirs.speed < mine.speed else "front"
 
 
 def hand_ego_to_idm(env: Any) -> Any:

@@ -264,6 +264,8 @@ def test_boxed_in(ego_lane: int, others: list, expected: bool) -> None:
     ("ego_speed", "other", "action", "expected"),
     [
         (30.0, (1, 130.0, 0.0), IDLE, "front"),  # a stopped car 25 m ahead
+        (20.0, (1, 120.0, 15.0), SLOWER, "front_at_floor"),  # at 20 m/s, SLOWER's floor, behind a 15 m/s car
+        (25.0, (1, 120.0, 15.0), IDLE, "front"),  # the same car, met at 25 m/s: SLOWER could have braked
         (20.0, (1, 75.0, 35.0), SLOWER, "rear"),  # a car closing from behind at 15 m/s
         (25.0, (0, 101.0, 25.0), LANE_LEFT, "ego_lane_change"),  # a car alongside in the left lane
         (25.0, (0, 110.0, 15.0, "cut_in"), IDLE, "cut_in"),  # a slower car moves in 5 m ahead of the ego
