@@ -32,7 +32,7 @@ class EpisodeResult:
     episode_return: float = 0.0
     crashed: bool = False
     crash_kind: str = ""
-    """How it crashed (``envs.scene.crash_kind``: front, front_at_floor, rear, ego_lane_change, cut_in, other); "" if it did not."""
+    """How it crashed (one of ``envs.scene.CRASH_KINDS``); "" if it did not."""
     speeds: list[float] = field(default_factory=list)
     """Ego speed [m/s] after every decision step."""
     boxed_in: list[bool] = field(default_factory=list)
