@@ -56,7 +56,6 @@ class IntraDecisionFrames(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._grab_after = self._substeps_for(lags, substeps, dt)
         gym.utils.RecordConstructorArgs.__init__(self, lags=lags)
         super().__init__(env)
-        self.lags = sorted(lags, reverse=True)
         space = env.observation_space
         shape = (space.shape[0] + len(lags), *space.shape[1:])
         self.observation_space = gym.spaces.Box(0, 255, shape, np.uint8)

@@ -99,9 +99,9 @@ class Placement:
     """Position [m] along the ego's lane."""
     lane_index: tuple
     changing_lanes: bool
-    speed: float = 0.0
+    speed: float
     """Speed [m/s]."""
-    at_floor: bool = False
+    at_floor: bool
     """Held at its lowest target speed (a meta-action vehicle whose SLOWER can brake no further)."""
 
 
