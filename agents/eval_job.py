@@ -179,4 +179,7 @@ def format_metrics(m: dict[str, Any]) -> str:
         parts = (("speed_boxed_in", "there"), ("speed_free", "elsewhere"))
         split = ", ".join(f"{m[key]:.2f} m/s {label}" for key, label in parts if m[key] is not None)
         rows.append(("boxed in", f"{m['boxed_in_share']:.1%} of steps ({split})"))
+    if m.get("floor_trap_share") is not None:
+        trap = "held at the lowest target speed, closing in on a slower car"
+        rows.append(("floor traps", f"{m['floor_trap_share']:.1%} of steps ({trap})"))
     return "\n".join(f"{k:<14}{v}" for k, v in rows)

@@ -40,6 +40,8 @@ class EpisodeResult:
     distance: float = 0.0
     """Distance travelled along the road [m]."""
     lane_changes: int = 0
+    floor_traps: int = 0
+    """Steps that ended held at the speed floor closing in on a slower car (the ``floor_trap`` reward term's 1s)."""
     interventions: int = 0
     """Steps on which the safety monitor overrode the policy."""
     intervention_reasons: dict[str, int] = field(default_factory=dict)
@@ -68,6 +70,7 @@ class EpisodeResult:
             "steps": self.steps,
             "distance": self.distance,
             "lane_changes": self.lane_changes,
+            "floor_traps": self.floor_traps,
             "interventions": self.interventions,
             "min_ttc": None if math.isinf(self.min_ttc) else self.min_ttc,
         }
@@ -110,6 +113,7 @@ def run_episode(
         if info.get("crashed", False) and not result.crashed:
             result.crashed, result.crash_kind = True, crash_kind(base, before)
         result.lane_changes += int(info.get("reward_raw", {}).get("lane_change", 0.0))
+        result.floor_traps += int(info.get("reward_raw", {}).get("floor_trap", 0.0))
         safety = info.get("safety", {})
         if safety.get("overridden", False):
             result.interventions += 1
@@ -193,6 +197,7 @@ def summarize(results: list[EpisodeResult]) -> dict[str, Any]:
         "mean_length": steps / len(results),
         "lane_changes_per_episode": float(np.mean([r.lane_changes for r in results])),
         "intervention_rate": sum(r.interventions for r in results) / steps if steps else 0.0,
+        "floor_trap_share": sum(r.floor_traps for r in results) / steps if steps else 0.0,
         "interventions_by_reason": _reason_totals(results),
         "crashes_by_kind": _crash_kinds(results),
         **_traffic_split(results, all_speeds),

@@ -120,6 +120,11 @@ class RewardConfig:
     """Weight of the emergency-brake indicator (1 when the monitor's AEB braked during the step), on top of override."""
     lane_change_refused: float = 0.0
     """Weight of the refused-lane-change indicator (1 when the monitor refused or aborted a lane change)."""
+    floor_trap: float = 0.0
+    """Weight of the floor-trap indicator (1 when the ego ends the step held at its lowest target speed
+    behind a slower vehicle less than ``floor_trap_ttc`` ahead: no meta-action brakes harder)."""
+    floor_trap_ttc: float = 8.0
+    """Time-to-collision [s] with that slower vehicle below which the floor-trap indicator is 1."""
     headway: float = 0.0
     """Weight of the potential-based TTC shaping, in [-1, 1] (positive weight = keep away from the car ahead)."""
     headway_ttc: float = 4.0
@@ -134,8 +139,9 @@ class RewardConfig:
     def __post_init__(self) -> None:
         if len(self.speed_range) != 2 or self.speed_range[0] >= self.speed_range[1]:
             raise ValueError(f"speed_range: must be [low, high] with low < high, got {self.speed_range}")
-        if self.headway_ttc <= 0:
-            raise ValueError(f"headway_ttc: must be > 0, got {self.headway_ttc}")
+        for name in ("headway_ttc", "floor_trap_ttc"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
         if not 0 < self.shaping_gamma <= 1:
             raise ValueError(f"shaping_gamma: must be in (0, 1], got {self.shaping_gamma}")
 

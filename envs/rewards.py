@@ -8,7 +8,7 @@ function here plus one field (and YAML key) there.
 Potential-based terms (Ng, Harada & Russell 1999) add ``gamma * phi(s') - phi(s)``,
 which leaves the optimal policy unchanged; here that is ``headway``. The other
 shaping terms (``lane_change``, ``comfort``, ``override``, ``emergency_brake``,
-``lane_change_refused``, ``off_road``) are plain costs: they do change what is optimal, on purpose.
+``lane_change_refused``, ``floor_trap``, ``off_road``) are plain costs: they do change what is optimal, on purpose.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 
 from envs.config import RewardConfig
 from envs.safety_monitor import LANE_LEFT, LANE_RIGHT, SLOWER
-from envs.scene import ego_ttc
+from envs.scene import at_speed_floor, ego_ttc, front_ttc
 
 
 @dataclass
@@ -133,6 +133,19 @@ def lane_change_refused(ctx: StepContext) -> float:
         and safety.get("reason") != "no_lane"
     )
     return float(refused or safety.get("lane_change_aborts", 0) > 0)
+
+
+@reward_term("floor_trap")
+def floor_trap(ctx: StepContext) -> float:
+    # Held at SLOWER's floor and still closing in, the ego's only ways out are a lane change or the
+    # monitor's emergency brake; without the monitor these are the bare policy's most common crashes
+    # (README, "Where the bare crashes come from"). The cost comes seconds before the brake would fire.
+    # Only the lane it is heading for counts: changing lanes out of the trap is the escape, not more of it.
+    ego = ctx.env.vehicle
+    if ctx.terminated or not at_speed_floor(ego):
+        return 0.0
+    lane = getattr(ego, "target_lane_index", None) or ego.lane_index
+    return float(front_ttc(ctx.env, lane) < ctx.cfg.floor_trap_ttc)
 
 
 def danger(env: Any, cfg: RewardConfig) -> float:

@@ -246,6 +246,37 @@ def test_lane_change_refused_term(ego_lane: int, others: list, action: int, refu
 
 
 @pytest.mark.parametrize(
+    ("ego_speed", "others", "action", "trapped"),
+    [
+        (20.0, [(1, 140.0, 15.0)], SLOWER, 1.0),  # held at 20 m/s, closing at 5 m/s on a car 35 m ahead
+        (20.0, [(1, 200.0, 15.0)], SLOWER, 0.0),  # the same car 95 m ahead: TTC ~19 s, time to act
+        (20.0, [(1, 140.0, 22.0)], SLOWER, 0.0),  # a faster car ahead: the gap opens
+        (25.0, [(1, 150.0, 22.0)], IDLE, 0.0),  # above the floor: SLOWER can still brake
+        (20.0, [(1, 140.0, 15.0)], LANE_LEFT, 0.0),  # heading for an empty lane: the escape is not the trap
+    ],
+)
+def test_floor_trap_term(ego_speed: float, others: list, action: int, trapped: float) -> None:
+    env, _ = scene(1, ego_speed, others, SafetyConfig(enabled=False))
+    _, _, terminated, _, info = env.step(action)
+    assert not terminated
+    assert info["reward_raw"]["floor_trap"] == trapped
+
+
+def test_floor_trap_weight_and_horizon() -> None:
+    reward = RewardConfig(floor_trap=-2.0, floor_trap_ttc=3.0, normalize=False)
+    env, _ = scene(1, 20.0, [(1, 140.0, 15.0)], SafetyConfig(enabled=False), reward)
+    _, _, _, _, info = env.step(SLOWER)  # TTC ~6 s: beyond the 3 s horizon
+    assert info["reward_raw"]["floor_trap"] == 0.0
+    for _ in range(6):  # closing at 5 m/s: the TTC falls below 3 s within five more steps
+        _, _, _, _, info = env.step(SLOWER)
+        if info["reward_raw"]["floor_trap"]:
+            break
+    assert info["reward_terms"]["floor_trap"] == -2.0
+    with pytest.raises(ValueError, match="floor_trap_ttc"):
+        RewardConfig(floor_trap_ttc=0.0)
+
+
+@pytest.mark.parametrize(
     ("ego_lane", "others", "expected"),
     [
         (1, [(0, 150.0, 20.0), (1, 150.0, 20.0), (2, 150.0, 20.0)], True),  # a car 45 m ahead in every lane
