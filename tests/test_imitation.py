@@ -203,3 +203,21 @@ def test_unmonitored_training_envs() -> None:
         venv.close()
     with pytest.raises(ValueError, match="unmonitored"):
         make_vec_env(KINEMATICS, RewardConfig(), 1, seed=0, unmonitored=2)
+
+
+def test_encoding_and_scoring_in_chunks_match_the_whole_set() -> None:
+    """The warm start encodes and scores a chunk at a time (memory); the figures must not depend on it."""
+    import torch
+
+    from agents.imitation import _Heads, _in_chunks
+
+    model = PPO("MlpPolicy", DummyVecEnv([SignEnv]), n_steps=16, batch_size=16, seed=0, device="cpu")
+    heads = _Heads(model.policy)
+    obs = np.random.default_rng(1).uniform(-1, 1, (50, 5)).astype(np.float32)
+    encoded = heads.encode(obs, chunk=7)
+    assert torch.equal(encoded, torch.as_tensor(obs))
+    index = torch.as_tensor(np.random.default_rng(2).permutation(50)[:33])
+    with torch.no_grad():
+        chunked = _in_chunks(heads.features, encoded, index, chunk=8)
+        whole = heads.features(encoded[index])
+    assert torch.allclose(chunked, whole)
