@@ -125,6 +125,12 @@ class RewardConfig:
     behind a slower vehicle less than ``floor_trap_ttc`` ahead: no meta-action brakes harder)."""
     floor_trap_ttc: float = 8.0
     """Time-to-collision [s] with that slower vehicle below which the floor-trap indicator is 1."""
+    bare_crash: float = 0.0
+    """Weight of the bare-crash indicator (1 on an overridden step whose proposal, replayed without the
+    monitor, crashed within ``bare_crash_horizon`` decisions: :mod:`envs.bare_replay`), on top of override.
+    Non-zero installs the replay (with the monitor only)."""
+    bare_crash_horizon: int = 3
+    """Decisions [1 s each on highway-fast] the bare replay runs: the proposed action, then SLOWER."""
     headway: float = 0.0
     """Weight of the potential-based TTC shaping, in [-1, 1] (positive weight = keep away from the car ahead)."""
     headway_ttc: float = 4.0
@@ -142,6 +148,8 @@ class RewardConfig:
         for name in ("headway_ttc", "floor_trap_ttc"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
+        if self.bare_crash_horizon < 1:
+            raise ValueError(f"bare_crash_horizon: must be >= 1, got {self.bare_crash_horizon}")
         if not 0 < self.shaping_gamma <= 1:
             raise ValueError(f"shaping_gamma: must be in (0, 1], got {self.shaping_gamma}")
 

@@ -10,6 +10,7 @@ from typing import Any
 import gymnasium as gym
 import highway_env  # noqa: F401  (registers the highway-env ids, also in subprocesses)
 
+from envs.bare_replay import BareReplay
 from envs.config import EnvConfig, FaultsConfig, RewardConfig, SafetyConfig
 from envs.faults import CameraFaults
 from envs.frames import IntraDecisionFrames
@@ -71,8 +72,8 @@ def make_env(
     faults: FaultsConfig | None = None,
     extra_config: dict[str, Any] | None = None,
 ) -> gym.Env:
-    """Build the highway-env scene: base env -> safety monitor -> intra-decision frames -> camera faults
-    -> named-term reward.
+    """Build the highway-env scene: base env -> safety monitor (-> its bare replay, when the ``bare_crash``
+    term has a weight) -> intra-decision frames -> camera faults -> named-term reward.
 
     The monitor sits below the faults, so it never sees a corrupted frame.
 
@@ -87,6 +88,8 @@ def make_env(
     env = gym.make(env_cfg.id, config=config, render_mode=render_mode)
     if safety is not None and safety.enabled:
         env = SafetyMonitor(env, safety)
+        if reward_cfg.bare_crash != 0:
+            env = BareReplay(env, reward_cfg.bare_crash_horizon)
     if env_cfg.intra_frames:
         env = IntraDecisionFrames(env, env_cfg.intra_frames)
     if faults is not None and faults.active:

@@ -7,8 +7,8 @@ function here plus one field (and YAML key) there.
 
 Potential-based terms (Ng, Harada & Russell 1999) add ``gamma * phi(s') - phi(s)``,
 which leaves the optimal policy unchanged; here that is ``headway``. The other
-shaping terms (``lane_change``, ``comfort``, ``override``, ``emergency_brake``,
-``lane_change_refused``, ``floor_trap``, ``off_road``) are plain costs: they do change what is optimal, on purpose.
+shaping terms (``lane_change``, ``comfort``, ``override``, ``emergency_brake``, ``lane_change_refused``,
+``floor_trap``, ``bare_crash``, ``off_road``) are plain costs: they do change what is optimal, on purpose.
 """
 
 from __future__ import annotations
@@ -146,6 +146,14 @@ def floor_trap(ctx: StepContext) -> float:
         return 0.0
     lane = getattr(ego, "target_lane_index", None) or ego.lane_index
     return float(front_ttc(ctx.env, lane) < ctx.cfg.floor_trap_ttc)
+
+
+@reward_term("bare_crash")
+def bare_crash(ctx: StepContext) -> float:
+    # The override term prices a precautionary refusal like a saving brake; this one prices only the
+    # overrides whose proposal, replayed without the monitor, crashed (envs.bare_replay): the crashes the
+    # bare policy has, seen while the monitor prevents them.
+    return float(ctx.info.get("safety", {}).get("bare_crash", False))
 
 
 def danger(env: Any, cfg: RewardConfig) -> float:

@@ -1,0 +1,68 @@
+"""What an override hid: replaying a monitored step without the monitor.
+
+The safety monitor makes every policy look safe, whether its proposals were or not, and the ``override``
+reward term prices a precautionary refusal the same as a brake that saved the ego from the car ahead.
+On a step the monitor overrides, :class:`BareReplay` replays that step from a copy of the simulator taken
+just before it, on the bare env: the proposed action, then SLOWER (the hardest braking a meta-action asks
+for) for the rest of ``horizon`` decisions. If the copy crashes, the override averted a crash that the
+same proposal would have had without the monitor: the ``bare_crash`` reward term can price it like one.
+
+The copy shares the env's random state, so the other drivers behave as they would have.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+
+from envs.planner import planning_copy
+from envs.safety_monitor import SLOWER, SafetyMonitor
+
+
+class BareReplay(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Mark the overrides whose proposal, executed without the monitor, would have crashed.
+
+    - observation, action, reward, termination: unchanged.
+    - info: ``safety["bare_crash"]``, True on an overridden step whose bare replay crashed, False on every
+      other step. Costs one copy of the simulator per step (~1 ms) and a replay per override (~3 ms a decision).
+
+    :param env: the safety monitor, directly (the replay runs on the simulator below it)
+    :param horizon: decisions replayed, the proposed one included
+    :param reach: copy only the vehicles within this many metres [m] of the ego (None: all)
+    """
+
+    def __init__(self, env: gym.Env, horizon: int = 3, reach: float | None = 150.0) -> None:
+        if not isinstance(env, SafetyMonitor):
+            raise TypeError(f"BareReplay must wrap the SafetyMonitor directly, got {type(env).__name__}")
+        if horizon < 1:
+            raise ValueError(f"horizon: must be >= 1, got {horizon}")
+        if reach is not None and reach <= 0:
+            raise ValueError(f"reach: must be > 0 or None, got {reach}")
+        gym.utils.RecordConstructorArgs.__init__(self, horizon=horizon, reach=reach)
+        super().__init__(env)
+        self.horizon, self.reach = horizon, reach
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        before = self.bare_copy()
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        safety = dict(info["safety"])
+        safety["bare_crash"] = bool(safety["overridden"]) and self.replay_crashes(before, int(action))
+        return obs, reward, terminated, truncated, {**info, "safety": safety}
+
+    def bare_copy(self) -> gym.Env:
+        """A copy of the simulator as it is now, without the monitor's per-frame reflexes."""
+        twin = planning_copy(self.env.unwrapped, self.reach)
+        vars(twin.road).pop("act", None)  # the monitor's reflex hook: the class's own act drives the copy
+        return twin
+
+    def replay_crashes(self, twin: gym.Env, action: int) -> bool:
+        """Whether ``twin`` crashes under ``action`` then SLOWER, within ``horizon`` decisions."""
+        for _ in range(self.horizon):
+            _, _, terminated, truncated, info = twin.step(action)
+            if info.get("crashed", False):
+                return True
+            if terminated or truncated:
+                return False
+            action = SLOWER
+        return False
