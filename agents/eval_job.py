@@ -118,7 +118,7 @@ def run_evaluation(cfg: EvalConfig) -> tuple[dict[str, Any], Path]:
     out = cfg.out_dir()
     check_writable(out)
     render_mode = "rgb_array" if cfg.video else None
-    env = make_env(cfg.env, cfg.reward, render_mode=render_mode, safety=cfg.safety, faults=cfg.faults)
+    env = make_env(cfg.env, cfg.reward, render_mode=render_mode, safety=cfg.safety, faults=cfg.faults, bare_replay=True)
     try:
         policy = make_policy(cfg, env)
         results = play(env, policy, eval_seeds(cfg.episodes, cfg.seed), cfg.video, out / "videos")
@@ -179,6 +179,11 @@ def format_metrics(m: dict[str, Any]) -> str:
         parts = (("speed_boxed_in", "there"), ("speed_free", "elsewhere"))
         split = ", ".join(f"{m[key]:.2f} m/s {label}" for key, label in parts if m[key] is not None)
         rows.append(("boxed in", f"{m['boxed_in_share']:.1%} of steps ({split})"))
+    if m.get("hidden_crashes") is not None:
+        share = f"{m['hidden_crash_episodes']:.0%} of episodes"
+        rows.append(
+            ("hidden crashes", f"{m['hidden_crashes']} overrides whose proposal crashed without the monitor ({share})")
+        )
     if m.get("floor_trap_share") is not None:
         trap = "held at the lowest target speed, closing in on a slower car"
         rows.append(("floor traps", f"{m['floor_trap_share']:.1%} of steps ({trap})"))

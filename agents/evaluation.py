@@ -44,6 +44,8 @@ class EpisodeResult:
     """Steps that ended held at the speed floor closing in on a slower car (the ``floor_trap`` reward term's 1s)."""
     interventions: int = 0
     """Steps on which the safety monitor overrode the policy."""
+    hidden_crashes: int | None = None
+    """Overrides whose proposal, replayed without the monitor, crashed (``envs.bare_replay``); None: no replay ran."""
     intervention_reasons: dict[str, int] = field(default_factory=dict)
     """Those steps counted by the monitor's reason (``rss_front``, ``emergency_brake``, ...)."""
     min_ttc: float = math.inf
@@ -72,8 +74,17 @@ class EpisodeResult:
             "lane_changes": self.lane_changes,
             "floor_traps": self.floor_traps,
             "interventions": self.interventions,
+            "hidden_crashes": self.hidden_crashes,
             "min_ttc": None if math.isinf(self.min_ttc) else self.min_ttc,
         }
+
+
+def _hidden_crashes(results: list[EpisodeResult]) -> dict[str, Any]:
+    """Overrides that hid a crash, and the share of episodes with at least one (None without the replay)."""
+    replayed = [r.hidden_crashes for r in results if r.hidden_crashes is not None]
+    if not replayed:
+        return {"hidden_crashes": None, "hidden_crash_episodes": None}
+    return {"hidden_crashes": sum(replayed), "hidden_crash_episodes": sum(n > 0 for n in replayed) / len(replayed)}
 
 
 def eval_seeds(n: int, offset: int = 0) -> list[int]:
@@ -115,6 +126,8 @@ def run_episode(
         result.lane_changes += int(info.get("reward_raw", {}).get("lane_change", 0.0))
         result.floor_traps += int(info.get("reward_raw", {}).get("floor_trap", 0.0))
         safety = info.get("safety", {})
+        if "bare_crash" in safety:
+            result.hidden_crashes = (result.hidden_crashes or 0) + int(safety["bare_crash"])
         if safety.get("overridden", False):
             result.interventions += 1
             reason = str(safety.get("reason") or "unknown")
@@ -198,6 +211,7 @@ def summarize(results: list[EpisodeResult]) -> dict[str, Any]:
         "lane_changes_per_episode": float(np.mean([r.lane_changes for r in results])),
         "intervention_rate": sum(r.interventions for r in results) / steps if steps else 0.0,
         "floor_trap_share": sum(r.floor_traps for r in results) / steps if steps else 0.0,
+        **_hidden_crashes(results),
         "interventions_by_reason": _reason_totals(results),
         "crashes_by_kind": _crash_kinds(results),
         **_traffic_split(results, all_speeds),

@@ -94,7 +94,7 @@ def _load_checkpoint(cfg: TrainConfig, checkpoint: Path, venv: Any, tb_dir: Path
 def final_evaluation(model: Any, cfg: TrainConfig, run_dir: Path) -> tuple[dict[str, Any], list[dict]]:
     """Deterministic episodes on held-out seeds, in one local env; the first ``eval.video`` recorded."""
     render_mode = "rgb_array" if cfg.eval.video else None
-    env = make_env(cfg.env, cfg.reward, render_mode=render_mode, safety=cfg.safety, faults=cfg.faults)
+    env = make_env(cfg.env, cfg.reward, render_mode=render_mode, safety=cfg.safety, faults=cfg.faults, bare_replay=True)
     try:
         seeds = eval_seeds(cfg.eval.episodes)
         policy = AgentPolicy(model, load_classifier(run_dir))

@@ -71,9 +71,10 @@ def make_env(
     safety: SafetyConfig | None = None,
     faults: FaultsConfig | None = None,
     extra_config: dict[str, Any] | None = None,
+    bare_replay: bool | None = None,
 ) -> gym.Env:
-    """Build the highway-env scene: base env -> safety monitor (-> its bare replay, when the ``bare_crash``
-    term has a weight) -> intra-decision frames -> camera faults -> named-term reward.
+    """Build the highway-env scene: base env -> safety monitor (-> its bare replay) -> intra-decision frames
+    -> camera faults -> named-term reward.
 
     The monitor sits below the faults, so it never sees a corrupted frame.
 
@@ -83,12 +84,17 @@ def make_env(
     :param safety: monitor thresholds; ``None`` or ``enabled: false`` installs none
     :param faults: camera faults (camera observations only); ``None`` for a clean camera
     :param extra_config: more highway-env config keys (e.g. a scenario's ``scenario`` entry)
+    :param bare_replay: replay every override without the monitor (:mod:`envs.bare_replay`); None: only
+        when the ``bare_crash`` term has a weight. Needs the monitor; evaluations ask for it to report
+        the crashes the monitor hid.
     """
     config = {**highway_config(env_cfg), **(extra_config or {})}
     env = gym.make(env_cfg.id, config=config, render_mode=render_mode)
     if safety is not None and safety.enabled:
         env = SafetyMonitor(env, safety)
-        if reward_cfg.bare_crash != 0:
+        if bare_replay is None:
+            bare_replay = reward_cfg.bare_crash != 0
+        if bare_replay:
             env = BareReplay(env, reward_cfg.bare_crash_horizon)
     if env_cfg.intra_frames:
         env = IntraDecisionFrames(env, env_cfg.intra_frames)

@@ -85,3 +85,19 @@ def test_bad_arguments_are_refused() -> None:
         BareReplay(monitor, reach=0.0)
     with pytest.raises(ValueError, match="bare_crash_horizon"):
         RewardConfig(bare_crash_horizon=0)
+
+
+def test_evaluation_counts_the_crashes_the_monitor_hid() -> None:
+    from agents.evaluation import run_episode, summarize
+
+    env_cfg = EnvConfig(observation="kinematics")
+    always_faster = lambda obs: FASTER  # noqa: E731  (leans on the monitor at every step)
+    replayed = run_episode(
+        make_env(env_cfg, RewardConfig(), safety=SafetyConfig(), bare_replay=True), always_faster, 500_002
+    )
+    plain = run_episode(make_env(env_cfg, RewardConfig(), safety=SafetyConfig()), always_faster, 500_002)
+    assert plain.hidden_crashes is None and summarize([plain])["hidden_crashes"] is None
+    assert 0 < replayed.hidden_crashes <= replayed.interventions
+    assert replayed.speeds == plain.speeds  # replaying changed nothing
+    m = summarize([replayed, plain])
+    assert m["hidden_crashes"] == replayed.hidden_crashes and m["hidden_crash_episodes"] == 1.0
