@@ -182,7 +182,7 @@ def format_metrics(m: dict[str, Any]) -> str:
     if m.get("hidden_crashes") is not None:
         share = f"{m['hidden_crash_episodes']:.0%} of episodes"
         rows.append(
-            ("hidden crashes", f"{m['hidden_crashes']} overrides whose proposal crashed without the monitor ({share})")
+            ("hidden crash", f"{m['hidden_crashes']} overrides whose proposal crashed without the monitor ({share})")
         )
     if m.get("floor_trap_share") is not None:
         trap = "held at the lowest target speed, closing in on a slower car"
