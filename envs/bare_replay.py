@@ -32,6 +32,9 @@ class BareReplay(gym.Wrapper, gym.utils.RecordConstructorArgs):
     :param reach: copy only the vehicles within this many metres [m] of the ego (None: all)
     """
 
+    skipped_when_planning = True
+    """A planner's copy of the env (:func:`envs.planner.planning_copy`) leaves this wrapper out."""
+
     def __init__(self, env: gym.Env, horizon: int = 3, reach: float | None = 150.0) -> None:
         if not isinstance(env, SafetyMonitor):
             raise TypeError(f"BareReplay must wrap the SafetyMonitor directly, got {type(env).__name__}")

@@ -43,8 +43,9 @@ class _BlankObservation:
 def planning_copy(env: gym.Env, reach: float | None = None) -> gym.Env:
     """A deep copy of the wrapper stack ``env`` to simulate ahead on; ``env`` is left untouched.
 
-    The copy's observations are blank arrays of the right shape; everything else (traffic,
-    random state, the monitor's reflexes, rewards, ``info``) behaves as in ``env``.
+    The copy's observations are blank arrays of the right shape and it has none of the wrappers that
+    only add diagnostics (the bare replay, so the ``bare_crash`` term reads 0 there); everything else
+    (traffic, random state, the monitor's reflexes, rewards, the rest of ``info``) behaves as in ``env``.
 
     :param reach: leave out of the copy the vehicles more than this many metres ahead of or behind
         the ego (None: keep all). Every vehicle's step looks at every other (highway-env's neighbour
@@ -60,11 +61,26 @@ def planning_copy(env: gym.Env, reach: float | None = None) -> gym.Env:
         for vehicle in base.road.vehicles:
             if vehicle is not base.vehicle and abs(vehicle.position[0] - ego_x) > reach:
                 memo[id(vehicle)] = None  # deepcopy then yields None in its place, dropped below
-    twin = copy.deepcopy(env, memo=memo)
+    twin = _without_diagnostics(copy.deepcopy(env, memo=memo))
     if reach is not None:
         road = twin.unwrapped.road
         road.vehicles = [v for v in road.vehicles if v is not None]
     return twin
+
+
+def _without_diagnostics(env: gym.Env) -> gym.Env:
+    """``env`` with the wrappers that only add diagnostics to ``info`` (``skipped_when_planning``) taken out:
+    a rollout never reads them, and the bare replay would replay every override of every rollout."""
+    while getattr(env, "skipped_when_planning", False):
+        env = env.env
+    outer = env
+    while isinstance(outer, gym.Wrapper):
+        inner = outer.env
+        if getattr(inner, "skipped_when_planning", False):
+            outer.env = inner.env
+        else:
+            outer = inner
+    return env
 
 
 @dataclass(frozen=True)

@@ -101,3 +101,19 @@ def test_evaluation_counts_the_crashes_the_monitor_hid() -> None:
     assert replayed.speeds == plain.speeds  # replaying changed nothing
     m = summarize([replayed, plain])
     assert m["hidden_crashes"] == replayed.hidden_crashes and m["hidden_crash_episodes"] == 1.0
+
+
+def test_a_planning_copy_leaves_the_replay_out() -> None:
+    from envs.planner import planning_copy
+
+    stack = make_env(EnvConfig(observation="kinematics"), PRICED, safety=SafetyConfig())
+    stack.reset(seed=0)
+    twin = planning_copy(stack)
+    chain = [twin]
+    while hasattr(chain[-1], "env"):
+        chain.append(chain[-1].env)
+    assert not any(isinstance(w, BareReplay) for w in chain)
+    assert isinstance(twin.env, SafetyMonitor)  # the reward wrapper now sits right on the monitor
+    _, _, _, _, info = twin.step(FASTER)
+    assert "bare_crash" not in info["safety"] and "override" in info["reward_terms"]
+    assert isinstance(stack.env, BareReplay)  # the original is untouched
