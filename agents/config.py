@@ -18,7 +18,19 @@ from envs.drivers import DriverParams
 from envs.planner import PlannerParams
 from perception.config import PerceptionConfig
 
-GROUPS = ("env", "reward", "safety", "faults", "agent", "perception", "imitation", "driver", "run", "eval")
+GROUPS = (
+    "env",
+    "reward",
+    "safety",
+    "faults",
+    "agent",
+    "perception",
+    "imitation",
+    "driver",
+    "shield",
+    "run",
+    "eval",
+)
 RUN_GROUPS_IN_EVAL = ("env", "reward")
 """Groups an evaluation inherits from the run it loads; the monitor and faults are the evaluation's own."""
 
@@ -220,6 +232,54 @@ class ImitationConfig:
 
 
 @dataclass
+class ShieldConfig:
+    """After PPO: fit a learned shield that vetoes, from the policy's own features, the meta-actions its
+    frames say are unsafe (:mod:`agents.shield`, :mod:`agents.shield_fit`). It is part of the saved policy
+    (``shield.pt``), with and without the monitor."""
+
+    steps: int = 0
+    """States the trained policy reaches with the monitor and that are labelled for the fit (all envs
+    together); 0 = no shield."""
+    source: Literal["monitor", "replay", "both"] = "monitor"
+    """What labels an action unsafe (:mod:`envs.action_risks`): ``monitor``, the monitor's decision check
+    (~0.1 ms a state); ``replay``, a crash within ``horizon`` decisions of that action then SLOWER on a copy
+    of the simulator without the monitor (~0.1 s a state); ``both``, either."""
+    horizon: int = 3
+    """Decisions of the ``replay`` labels, the labelled one included."""
+    threshold: float = 0.5
+    """The shield vetoes an action whose predicted probability of being unsafe exceeds this."""
+    hidden: int = 128
+    """Width of the shield head's hidden layer."""
+    epochs: int = 200
+    """Passes over the labelled states."""
+    batch_size: int = 256
+    """Minibatch size of the fit."""
+    learning_rate: float = 1e-3
+    """Adam step size of the fit."""
+    holdout: float = 0.2
+    """Share of the labelled states kept out of the fit to measure the head (precision and recall)."""
+
+    def __post_init__(self) -> None:
+        if self.steps < 0:
+            raise ValueError(f"steps: must be >= 0, got {self.steps}")
+        if self.source not in ("monitor", "replay", "both"):
+            raise ValueError(f"source: must be monitor, replay or both, got {self.source!r}")
+        for name in ("horizon", "hidden", "epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        if not 0 < self.threshold < 1:
+            raise ValueError(f"threshold: must be in (0, 1), got {self.threshold}")
+        if not 0 < self.learning_rate < 1:
+            raise ValueError(f"learning_rate: must be in (0, 1), got {self.learning_rate}")
+        if not 0 <= self.holdout < 0.5:
+            raise ValueError(f"holdout: must be in [0, 0.5), got {self.holdout}")
+
+    @property
+    def enabled(self) -> bool:
+        return self.steps > 0
+
+
+@dataclass
 class RunConfig:
     """Where outputs go, seeds, checkpoints and the final evaluation."""
 
@@ -274,6 +334,7 @@ class TrainConfig:
     imitation: ImitationConfig = field(default_factory=ImitationConfig)
     driver: DriverParams = field(default_factory=DriverParams)
     """The rule-based driver that ``imitation`` clones."""
+    shield: ShieldConfig = field(default_factory=ShieldConfig)
     run: RunConfig = field(default_factory=RunConfig)
     eval: EvalSettings = field(default_factory=EvalSettings)
     resume: bool = False
@@ -402,6 +463,8 @@ class EvalConfig:
     """Output dir; null = ``<run>/eval`` or ``eval/<policy>``."""
     suite: str | None = None
     """Run a scenario suite (``emergency``) instead of episodes on ``env``."""
+    learned_shield: bool = True
+    """Apply the run's learned shield (``shield.pt``) when it has one; false judges the policy without it."""
 
     def __post_init__(self) -> None:
         from agents.policies import BASELINES

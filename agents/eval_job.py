@@ -15,6 +15,7 @@ from agents.config import EvalConfig
 from agents.evaluation import EpisodeResult, eval_seeds, run_episode, summarize
 from agents.policies import AgentPolicy, Policy, make_baseline
 from agents.schema import ConfigError
+from agents.shield import SHIELD_FILE, Shield, ShieldFileError, load_shield
 from agents.suite import run_suite
 from envs import make_env
 from envs.io import write_json, write_text
@@ -37,8 +38,11 @@ def check_writable(directory: Path) -> None:
         raise ConfigError(f"out: cannot write to {directory} ({err.strerror or err})") from None
 
 
-def load_agent(run_dir: str | Path, env: Any) -> AgentPolicy:
-    """The run's model, checked against the env's spaces."""
+def load_agent(run_dir: str | Path, env: Any, shield: bool = True) -> AgentPolicy:
+    """The run's model, checked against the env's spaces, with its learned shield when it has one.
+
+    :param shield: apply the run's ``shield.pt`` if present (False: the policy without it)
+    """
     from stable_baselines3 import PPO
 
     path = Path(run_dir) / "model.zip"
@@ -50,7 +54,18 @@ def load_agent(run_dir: str | Path, env: Any) -> AgentPolicy:
             f"run: model {path} expects observations of shape {model.observation_space.shape}, "
             f"but this env config gives {env.observation_space.shape}"
         )
-    return AgentPolicy(model, load_classifier(run_dir))
+    return AgentPolicy(model, load_classifier(run_dir), load_run_shield(run_dir, model) if shield else None)
+
+
+def load_run_shield(run_dir: str | Path, model: Any) -> Shield | None:
+    """The run's learned shield, checked against its model; None if the run has none."""
+    path = Path(run_dir) / SHIELD_FILE
+    if not path.is_file():
+        return None
+    try:
+        return load_shield(path, int(model.policy.features_dim))
+    except ShieldFileError as err:
+        raise ConfigError(f"run: {err}") from None
 
 
 def load_classifier(run_dir: str | Path) -> tuple[Any, list[str]] | None:
@@ -64,7 +79,7 @@ def load_classifier(run_dir: str | Path) -> tuple[Any, list[str]] | None:
 
 def make_policy(cfg: EvalConfig, env: Any) -> Policy:
     if cfg.policy == "agent":
-        return load_agent(str(cfg.run), env)
+        return load_agent(str(cfg.run), env, cfg.learned_shield)
     return make_baseline(cfg.policy, int(env.action_space.n), cfg.driver, cfg.planner)
 
 
@@ -169,6 +184,8 @@ def format_metrics(m: dict[str, Any]) -> str:
         ("lane changes", f"{m['lane_changes_per_episode']:.2f} / episode"),
         ("interventions", f"{m['intervention_rate']:.1%} of steps"),
     ]
+    if m.get("veto_rate"):
+        rows.append(("shield vetoes", f"{m['veto_rate']:.1%} of steps (the policy's own learned shield)"))
     reasons = m.get("interventions_by_reason") or {}
     if reasons:
         rows.append(("  by reason", ", ".join(f"{reason} {count}" for reason, count in reasons.items())))

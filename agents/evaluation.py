@@ -44,6 +44,8 @@ class EpisodeResult:
     """Steps that ended held at the speed floor closing in on a slower car (the ``floor_trap`` reward term's 1s)."""
     interventions: int = 0
     """Steps on which the safety monitor overrode the policy."""
+    vetoes: int = 0
+    """Steps on which the policy's learned shield replaced its first choice (``agents.shield``)."""
     hidden_crashes: int | None = None
     """Overrides whose proposal, replayed without the monitor, crashed (``envs.bare_replay``); None: no replay ran."""
     intervention_reasons: dict[str, int] = field(default_factory=dict)
@@ -74,6 +76,7 @@ class EpisodeResult:
             "lane_changes": self.lane_changes,
             "floor_traps": self.floor_traps,
             "interventions": self.interventions,
+            "vetoes": self.vetoes,
             "hidden_crashes": self.hidden_crashes,
             "min_ttc": None if math.isinf(self.min_ttc) else self.min_ttc,
         }
@@ -115,6 +118,7 @@ def run_episode(
     result, done = EpisodeResult(seed=seed), False
     while not done:
         action = policy(obs)
+        result.vetoes += int(getattr(policy, "vetoed", False))
         before = placements(base)
         obs, reward, terminated, truncated, info = env.step(action)
         done = terminated or truncated
@@ -210,6 +214,7 @@ def summarize(results: list[EpisodeResult]) -> dict[str, Any]:
         "mean_length": steps / len(results),
         "lane_changes_per_episode": float(np.mean([r.lane_changes for r in results])),
         "intervention_rate": sum(r.interventions for r in results) / steps if steps else 0.0,
+        "veto_rate": sum(r.vetoes for r in results) / steps if steps else 0.0,
         "floor_trap_share": sum(r.floor_traps for r in results) / steps if steps else 0.0,
         **_hidden_crashes(results),
         "interventions_by_reason": _reason_totals(results),

@@ -118,17 +118,21 @@ class LookaheadPolicy(Policy):
 
 
 class AgentPolicy(Policy):
-    """A trained SB3 model, acting deterministically.
+    """A trained SB3 model, acting deterministically, through its learned shield when it has one.
 
     :param model: the SB3 model
     :param classifier: optional (perception classifier, class names) whose prediction the HUD shows
+    :param shield: optional learned shield (:mod:`agents.shield`); ``vetoed`` then says whether it replaced
+        the model's first choice on the latest call
     """
 
     name = "agent"
 
-    def __init__(self, model: Any, classifier: tuple[Any, list[str]] | None = None) -> None:
+    def __init__(self, model: Any, classifier: tuple[Any, list[str]] | None = None, shield: Any = None) -> None:
         self.model = model
         self.classifier = classifier
+        self.shield = shield
+        self.vetoed = False
         self._seen: tuple[np.ndarray, Any] | None = None  # (obs, backbone output) of the last action
         self._last_obs: np.ndarray | None = None
         if classifier is not None and _same_backbone(model, classifier[0]):
@@ -141,6 +145,9 @@ class AgentPolicy(Policy):
 
     def __call__(self, obs: Any) -> Any:
         self._last_obs = np.asarray(obs)
+        if self.shield is not None:
+            action, self.vetoed = self.shield.act(self.model.policy, self._last_obs)
+            return action
         action, _ = self.model.predict(obs, deterministic=True)
         return int(action) if np.ndim(action) == 0 else action
 

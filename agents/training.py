@@ -1,4 +1,4 @@
-"""The training flow, top to bottom: config -> run dir -> envs -> PPO -> learn -> save -> evaluate."""
+"""The training flow, top to bottom: config -> run dir -> envs -> PPO -> learn -> save -> shield -> evaluate."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ from agents.plots import plot_learning_curves
 from agents.policies import AgentPolicy
 from agents.ppo import build_ppo, load_ppo
 from agents.schema import ConfigError
+from agents.shield import Shield
+from agents.shield_fit import learn_shield
 from agents.vec_env import make_vec_env
 from envs import make_env
 from envs.io import copy_file, save_model, write_json, write_yaml
@@ -91,13 +93,15 @@ def _load_checkpoint(cfg: TrainConfig, checkpoint: Path, venv: Any, tb_dir: Path
         raise ConfigError(f"{checkpoint}: does not fit this env ({err})") from None
 
 
-def final_evaluation(model: Any, cfg: TrainConfig, run_dir: Path) -> tuple[dict[str, Any], list[dict]]:
+def final_evaluation(
+    model: Any, cfg: TrainConfig, run_dir: Path, shield: Shield | None = None
+) -> tuple[dict[str, Any], list[dict]]:
     """Deterministic episodes on held-out seeds, in one local env; the first ``eval.video`` recorded."""
     render_mode = "rgb_array" if cfg.eval.video else None
     env = make_env(cfg.env, cfg.reward, render_mode=render_mode, safety=cfg.safety, faults=cfg.faults, bare_replay=True)
     try:
         seeds = eval_seeds(cfg.eval.episodes)
-        policy = AgentPolicy(model, load_classifier(run_dir))
+        policy = AgentPolicy(model, load_classifier(run_dir), shield)
         results = play(env, policy, seeds, cfg.eval.video, run_dir / "eval" / "videos")
     finally:
         env.close()
@@ -204,12 +208,16 @@ def train(cfg: TrainConfig) -> TrainResult:
         return TrainResult(run_dir, model.num_timesteps, stopper.received, None)
 
     save_model(model, run_dir / "model.zip")
-    metrics, per_episode = final_evaluation(model, cfg, run_dir)
+    shield_start = time.monotonic()
+    shield = learn_shield(model, cfg, run_dir) if cfg.shield.enabled else None
+    shield_wall = time.monotonic() - shield_start
+    metrics, per_episode = final_evaluation(model, cfg, run_dir, shield)
     plot_learning_curves({run_dir.name: run_dir}, run_dir / "learning_curves.png")
     summary = {
         "run": str(run_dir),
         "timesteps": int(model.num_timesteps),
-        "wall_time_s": round(wall, 1),
+        "wall_time_s": round(wall + shield_wall, 1),
+        "shield_s": round(shield_wall, 1) if shield is not None else None,
         "steps_per_s": round((model.num_timesteps - start_steps) / ppo_wall, 1) if ppo_wall > 0 else None,
         "imitation_env_steps": cfg.imitation.steps + cfg.imitation.dagger_steps if imitate else 0,
         "resumed": checkpoint is not None,

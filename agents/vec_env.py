@@ -9,6 +9,7 @@ import gymnasium as gym
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecMonitor
 
 from envs import EnvConfig, RewardConfig, make_env
+from envs.action_risks import ActionRisks, RiskSource
 from envs.advice import ExpertAdvice
 from envs.config import FaultsConfig, SafetyConfig
 from envs.drivers import DriverParams, OvertakingDriver
@@ -25,6 +26,7 @@ def _build(
     expert: DriverParams | None = None,
     planner: PlannerParams | None = None,
     facts: bool = False,
+    risks: tuple[RiskSource, int] | None = None,
 ) -> gym.Env:
     if in_subprocess:
         # Ctrl-C reaches the whole process group; the parent alone decides how to stop,
@@ -33,6 +35,8 @@ def _build(
     env = make_env(env_cfg, reward_cfg, safety=safety, faults=faults)
     if facts:
         env = SceneFacts(env)
+    if risks is not None:
+        env = ActionRisks(env, risks[0], safety if safety is not None and safety.enabled else None, risks[1])
     if expert is not None:
         # The expert proposes only what the monitor would accept (its defaults where there is none).
         checks = safety if safety is not None and safety.enabled else SafetyConfig()
@@ -52,6 +56,7 @@ def make_vec_env(
     unmonitored: int = 0,
     planner: PlannerParams | None = None,
     facts: bool = False,
+    risks: tuple[RiskSource, int] | None = None,
 ) -> VecEnv:
     """``n_envs`` copies of the env; env i is seeded with ``seed + i`` at its first reset.
 
@@ -67,13 +72,15 @@ def make_vec_env(
     :param planner: the advice comes from a lookahead planner over that driver, with these settings
         (:mod:`envs.planner`); ``None``: from the driver itself
     :param facts: add the scene's ground-truth facts to every info (``scene_facts``, :mod:`envs.facts`)
+    :param risks: (source, horizon): label every state with its unsafe meta-actions (``action_risks``,
+        :mod:`envs.action_risks`)
     """
     if not 0 <= unmonitored <= n_envs:
         raise ValueError(f"unmonitored: must be in 0..{n_envs}, got {unmonitored}")
     subprocess = n_envs > 1
     monitors = [safety] * (n_envs - unmonitored) + [None] * unmonitored
     fns = [
-        functools.partial(_build, env_cfg, reward_cfg, monitor, faults, subprocess, expert, planner, facts)
+        functools.partial(_build, env_cfg, reward_cfg, monitor, faults, subprocess, expert, planner, facts, risks)
         for monitor in monitors
     ]
     venv: VecEnv = SubprocVecEnv(fns) if subprocess else DummyVecEnv(fns)

@@ -20,6 +20,28 @@ from envs.planner import planning_copy
 from envs.safety_monitor import SLOWER, SafetyMonitor
 
 
+def bare_copy(env: gym.Env, reach: float | None = None) -> gym.Env:
+    """A copy of ``env``'s simulator as it is now, without the wrappers above it or the monitor's reflexes.
+
+    :param reach: copy only the vehicles within this many metres [m] of the ego (None: all)
+    """
+    twin = planning_copy(env.unwrapped, reach)
+    vars(twin.road).pop("act", None)  # the monitor's reflex hook: the class's own act drives the copy
+    return twin
+
+
+def replay_crashes(twin: gym.Env, action: int, horizon: int) -> bool:
+    """Whether ``twin`` (a :func:`bare_copy`) crashes under ``action`` then SLOWER, within ``horizon`` decisions."""
+    for _ in range(horizon):
+        _, _, terminated, truncated, info = twin.step(action)
+        if info.get("crashed", False):
+            return True
+        if terminated or truncated:
+            return False
+        action = SLOWER
+    return False
+
+
 class BareReplay(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Mark the overrides whose proposal, executed without the monitor, would have crashed.
 
@@ -47,25 +69,8 @@ class BareReplay(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self.horizon, self.reach = horizon, reach
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
-        before = self.bare_copy()
+        before = bare_copy(self.env, self.reach)
         obs, reward, terminated, truncated, info = self.env.step(action)
         safety = dict(info["safety"])
-        safety["bare_crash"] = bool(safety["overridden"]) and self.replay_crashes(before, int(action))
+        safety["bare_crash"] = bool(safety["overridden"]) and replay_crashes(before, int(action), self.horizon)
         return obs, reward, terminated, truncated, {**info, "safety": safety}
-
-    def bare_copy(self) -> gym.Env:
-        """A copy of the simulator as it is now, without the monitor's per-frame reflexes."""
-        twin = planning_copy(self.env.unwrapped, self.reach)
-        vars(twin.road).pop("act", None)  # the monitor's reflex hook: the class's own act drives the copy
-        return twin
-
-    def replay_crashes(self, twin: gym.Env, action: int) -> bool:
-        """Whether ``twin`` crashes under ``action`` then SLOWER, within ``horizon`` decisions."""
-        for _ in range(self.horizon):
-            _, _, terminated, truncated, info = twin.step(action)
-            if info.get("crashed", False):
-                return True
-            if terminated or truncated:
-                return False
-            action = SLOWER
-        return False

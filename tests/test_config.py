@@ -71,7 +71,7 @@ def test_safety_and_faults_swap() -> None:
 def test_saved_config_has_one_key_per_group() -> None:
     saved = load_train_config(CONFIG_DIR, []).saved()
     assert list(saved) == [
-        "env", "reward", "safety", "faults", "agent", "perception", "imitation", "driver", "run", "eval"
+        "env", "reward", "safety", "faults", "agent", "perception", "imitation", "driver", "shield", "run", "eval"
     ]  # fmt: skip
 
 

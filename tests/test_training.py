@@ -35,7 +35,7 @@ def test_smoke_run_writes_every_output(tmp_path: Path) -> None:
     assert 0.0 <= curves["rollout/intervention_rate"][1].min() <= curves["rollout/intervention_rate"][1].max() <= 1.0
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert list(saved) == [
-        "env", "reward", "safety", "faults", "agent", "perception", "imitation", "driver", "run", "eval"
+        "env", "reward", "safety", "faults", "agent", "perception", "imitation", "driver", "shield", "run", "eval"
     ]  # fmt: skip
     assert saved["reward"]["collision"] == -5.0 and saved["run"]["name"] == "smoke"
     summary = json.loads((run / "summary.json").read_text())
