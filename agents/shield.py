@@ -76,7 +76,7 @@ class Shield:
             tensor, _ = policy.obs_to_tensor(np.asarray(obs))
             features = policy.extract_features(tensor, policy.pi_features_extractor)
             logits = policy.action_net(policy.mlp_extractor.forward_actor(features))[0]
-            risks = torch.sigmoid(self.head(features))[0]
+            risks = torch.sigmoid(self.head.to(features.device)(features))[0]
         return shielded_choice(logits.cpu().numpy(), risks.cpu().numpy(), self.threshold)
 
 

@@ -194,6 +194,20 @@ def test_fit_shield_job_refuses_bad_requests(smoke_run: Path, argv: list, match:
         load_shield_job(CONFIG_DIR, [a.format(run=smoke_run) for a in argv])
 
 
+def test_training_ends_with_the_shield_when_configured(tmp_path: Path) -> None:
+    from agents.config import load_train_config
+    from agents.training import train
+
+    overrides = ["preset=smoke", "run.name=shielded", f"run.dir={tmp_path}", "eval.episodes=1", "agent.n_envs=1"]
+    shield_keys = ["shield=learned", "shield.steps=30", "shield.epochs=2"]
+    result = train(load_train_config(CONFIG_DIR, [*overrides, *shield_keys]))
+    assert (result.run_dir / SHIELD_FILE).is_file()
+    assert json.loads((result.run_dir / "shield.json").read_text())["states"] == 30
+    summary = result.summary
+    assert summary["shield_s"] > 0 and summary["wall_time_s"] >= summary["shield_s"]
+    assert "veto_rate" in summary["eval"]
+
+
 def test_a_run_fits_a_shield_and_evaluates_through_it(smoke_run: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     shutil.copytree(smoke_run, run)
