@@ -101,6 +101,10 @@ class AgentConfig:
     """Value loss weight."""
     max_grad_norm: float = 0.5
     """Gradient clipping norm."""
+    ensemble: int = 1
+    """Members of the deployed policy: the final model and the checkpoints ``run.checkpoint_every`` steps apart
+    before it (copied to ``<run>/snapshots/``), whose action probabilities are averaged (a snapshot ensemble);
+    1 = the final model alone."""
     features_dim: int = 256
     """Width of the features extractor's output."""
     net_arch: list[int] = field(default_factory=lambda: [256, 256])
@@ -118,6 +122,7 @@ class AgentConfig:
             "correction_memory",
             "distill_memory",
             "aux_memory",
+            "ensemble",
         )
         for name in positive:
             if getattr(self, name) < 1:
@@ -465,6 +470,9 @@ class EvalConfig:
     """Run a scenario suite (``emergency``) instead of episodes on ``env``."""
     learned_shield: bool = True
     """Apply the run's learned shield (``shield.pt``) when it has one; false judges the policy without it."""
+    snapshots: bool = True
+    """Let the run's snapshots (``snapshots/*.zip``, ``agent.ensemble``) vote with its final model; false judges
+    the final model alone."""
 
     def __post_init__(self) -> None:
         from agents.policies import BASELINES

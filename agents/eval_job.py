@@ -16,6 +16,7 @@ from agents.evaluation import EpisodeResult, eval_seeds, run_episode, summarize
 from agents.policies import AgentPolicy, Policy, make_baseline
 from agents.schema import ConfigError
 from agents.shield import SHIELD_FILE, Shield, ShieldFileError, load_shield
+from agents.snapshots import SNAPSHOT_DIR
 from agents.suite import run_suite
 from envs import make_env
 from envs.io import write_json, write_text
@@ -38,23 +39,33 @@ def check_writable(directory: Path) -> None:
         raise ConfigError(f"out: cannot write to {directory} ({err.strerror or err})") from None
 
 
-def load_agent(run_dir: str | Path, env: Any, shield: bool = True) -> AgentPolicy:
-    """The run's model, checked against the env's spaces, with its learned shield when it has one.
+def load_agent(run_dir: str | Path, env: Any, shield: bool = True, snapshots: bool = True) -> AgentPolicy:
+    """The run's model, checked against the env's spaces, with its snapshots and learned shield when it has them.
 
     :param shield: apply the run's ``shield.pt`` if present (False: the policy without it)
+    :param snapshots: let the run's ``snapshots/*.zip`` vote with the model (False: the final model alone)
     """
-    from stable_baselines3 import PPO
-
     path = Path(run_dir) / "model.zip"
     if not path.is_file():
         raise ConfigError(f"run: no model.zip in {run_dir}")
-    model = PPO.load(str(path), device="cpu")
+    model = _load_model(path, env)
+    members = [_load_model(p, env) for p in sorted((Path(run_dir) / SNAPSHOT_DIR).glob("*.zip"))] if snapshots else []
+    return AgentPolicy(model, load_classifier(run_dir), load_run_shield(run_dir, model) if shield else None, members)
+
+
+def _load_model(path: Path, env: Any) -> Any:
+    from stable_baselines3 import PPO
+
+    try:
+        model = PPO.load(str(path), device="cpu")
+    except Exception as err:  # a truncated or foreign zip: SB3 raises several types
+        raise ConfigError(f"run: cannot load {path} ({type(err).__name__})") from None
     if model.observation_space.shape != env.observation_space.shape:
         raise ConfigError(
             f"run: model {path} expects observations of shape {model.observation_space.shape}, "
             f"but this env config gives {env.observation_space.shape}"
         )
-    return AgentPolicy(model, load_classifier(run_dir), load_run_shield(run_dir, model) if shield else None)
+    return model
 
 
 def load_run_shield(run_dir: str | Path, model: Any) -> Shield | None:
@@ -79,7 +90,7 @@ def load_classifier(run_dir: str | Path) -> tuple[Any, list[str]] | None:
 
 def make_policy(cfg: EvalConfig, env: Any) -> Policy:
     if cfg.policy == "agent":
-        return load_agent(str(cfg.run), env, cfg.learned_shield)
+        return load_agent(str(cfg.run), env, cfg.learned_shield, cfg.snapshots)
     return make_baseline(cfg.policy, int(env.action_space.n), cfg.driver, cfg.planner)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from agents.shield import shielded_choice
 from envs.drivers import DriverParams, OvertakingDriver
 from envs.planner import LookaheadPlanner, PlannerParams
 from envs.scene import hand_ego_to_idm
@@ -118,20 +119,29 @@ class LookaheadPolicy(Policy):
 
 
 class AgentPolicy(Policy):
-    """A trained SB3 model, acting deterministically, through its learned shield when it has one.
+    """A trained SB3 model, acting deterministically; with snapshots, on the action probabilities averaged
+    over the model and its earlier snapshots (a snapshot ensemble); through its learned shield when it has one.
 
     :param model: the SB3 model
     :param classifier: optional (perception classifier, class names) whose prediction the HUD shows
     :param shield: optional learned shield (:mod:`agents.shield`); ``vetoed`` then says whether it replaced
-        the model's first choice on the latest call
+        the first choice on the latest call
+    :param snapshots: earlier checkpoints of the same run (SB3 models) that vote with ``model``
     """
 
     name = "agent"
 
-    def __init__(self, model: Any, classifier: tuple[Any, list[str]] | None = None, shield: Any = None) -> None:
+    def __init__(
+        self,
+        model: Any,
+        classifier: tuple[Any, list[str]] | None = None,
+        shield: Any = None,
+        snapshots: list[Any] | None = None,
+    ) -> None:
         self.model = model
         self.classifier = classifier
         self.shield = shield
+        self.snapshots = list(snapshots or [])
         self.vetoed = False
         self._seen: tuple[np.ndarray, Any] | None = None  # (obs, backbone output) of the last action
         self._last_obs: np.ndarray | None = None
@@ -145,11 +155,27 @@ class AgentPolicy(Policy):
 
     def __call__(self, obs: Any) -> Any:
         self._last_obs = np.asarray(obs)
-        if self.shield is not None:
-            action, self.vetoed = self.shield.act(self.model.policy, self._last_obs)
+        if self.shield is not None or self.snapshots:
+            preference = self.action_probabilities(self._last_obs)
+            if self.shield is None:
+                return int(np.argmax(preference))
+            action, self.vetoed = shielded_choice(
+                preference, self.shield.risks(self.model.policy, self._last_obs), self.shield.threshold
+            )
             return action
         action, _ = self.model.predict(obs, deterministic=True)
         return int(action) if np.ndim(action) == 0 else action
+
+    def action_probabilities(self, obs: np.ndarray) -> np.ndarray:
+        """The meta-actions' probabilities for one observation, averaged over the model and its snapshots."""
+        import torch
+
+        with torch.no_grad():
+            probs = []
+            for model in (self.model, *self.snapshots):
+                tensor, _ = model.policy.obs_to_tensor(obs)
+                probs.append(model.policy.get_distribution(tensor).distribution.probs[0].cpu().numpy())
+        return np.mean(probs, axis=0)
 
     def describe(self, obs: Any) -> str | None:
         if self.classifier is None or obs is None:

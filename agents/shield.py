@@ -70,14 +70,12 @@ class Shield:
     head: ShieldHead
     threshold: float
 
-    def act(self, policy: Any, obs: np.ndarray) -> tuple[int, bool]:
-        """(action, vetoed) for one observation, deterministic."""
+    def risks(self, policy: Any, obs: np.ndarray) -> np.ndarray:
+        """The predicted probability that each meta-action is unsafe, for one observation of ``policy``."""
         with torch.no_grad():
             tensor, _ = policy.obs_to_tensor(np.asarray(obs))
             features = policy.extract_features(tensor, policy.pi_features_extractor)
-            logits = policy.action_net(policy.mlp_extractor.forward_actor(features))[0]
-            risks = torch.sigmoid(self.head.to(features.device)(features))[0]
-        return shielded_choice(logits.cpu().numpy(), risks.cpu().numpy(), self.threshold)
+            return torch.sigmoid(self.head.to(features.device)(features))[0].cpu().numpy()
 
 
 def policy_features(policy: Any, observations: np.ndarray, batch: int = 256) -> torch.Tensor:

@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import CallbackList
 
 from agents.auxiliary import FactRegression, FactsHead
@@ -32,6 +33,7 @@ from agents.ppo import build_ppo, load_ppo
 from agents.schema import ConfigError
 from agents.shield import Shield
 from agents.shield_fit import learn_shield
+from agents.snapshots import save_snapshots
 from agents.vec_env import make_vec_env
 from envs import make_env
 from envs.io import copy_file, save_model, write_json, write_yaml
@@ -94,14 +96,14 @@ def _load_checkpoint(cfg: TrainConfig, checkpoint: Path, venv: Any, tb_dir: Path
 
 
 def final_evaluation(
-    model: Any, cfg: TrainConfig, run_dir: Path, shield: Shield | None = None
+    model: Any, cfg: TrainConfig, run_dir: Path, shield: Shield | None = None, snapshots: list[Any] | None = None
 ) -> tuple[dict[str, Any], list[dict]]:
     """Deterministic episodes on held-out seeds, in one local env; the first ``eval.video`` recorded."""
     render_mode = "rgb_array" if cfg.eval.video else None
     env = make_env(cfg.env, cfg.reward, render_mode=render_mode, safety=cfg.safety, faults=cfg.faults, bare_replay=True)
     try:
         seeds = eval_seeds(cfg.eval.episodes)
-        policy = AgentPolicy(model, load_classifier(run_dir), shield)
+        policy = AgentPolicy(model, load_classifier(run_dir), shield, snapshots)
         results = play(env, policy, seeds, cfg.eval.video, run_dir / "eval" / "videos")
     finally:
         env.close()
@@ -154,7 +156,7 @@ def train(cfg: TrainConfig) -> TrainResult:
             venv.set_attr("advice_rate", cfg.agent.distill_rate)
 
         stats, stopper = DrivingStats(), StopOnSignal()
-        checkpointer = Checkpointer(ckpt_dir, cfg.run.checkpoint_every)
+        checkpointer = Checkpointer(ckpt_dir, cfg.run.checkpoint_every, keep=max(3, cfg.agent.ensemble + 1))
         callbacks = [stats, checkpointer, stopper]
         if cfg.agent.correction_coef > 0:
             callbacks.append(
@@ -208,10 +210,12 @@ def train(cfg: TrainConfig) -> TrainResult:
         return TrainResult(run_dir, model.num_timesteps, stopper.received, None)
 
     save_model(model, run_dir / "model.zip")
+    snapshots = save_snapshots(ckpt_dir, run_dir, model.num_timesteps, cfg.run.checkpoint_every, cfg.agent.ensemble)
     shield_start = time.monotonic()
     shield = learn_shield(model, cfg, run_dir) if cfg.shield.enabled else None
     shield_wall = time.monotonic() - shield_start
-    metrics, per_episode = final_evaluation(model, cfg, run_dir, shield)
+    members = [PPO.load(str(p), device=model.device) for p in snapshots]
+    metrics, per_episode = final_evaluation(model, cfg, run_dir, shield, members)
     plot_learning_curves({run_dir.name: run_dir}, run_dir / "learning_curves.png")
     summary = {
         "run": str(run_dir),
@@ -221,6 +225,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         "steps_per_s": round((model.num_timesteps - start_steps) / ppo_wall, 1) if ppo_wall > 0 else None,
         "imitation_env_steps": cfg.imitation.steps + cfg.imitation.dagger_steps if imitate else 0,
         "resumed": checkpoint is not None,
+        "snapshots": [p.name for p in snapshots],
         "eval": metrics,
         "per_episode": per_episode,
     }

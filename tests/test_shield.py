@@ -194,18 +194,24 @@ def test_fit_shield_job_refuses_bad_requests(smoke_run: Path, argv: list, match:
         load_shield_job(CONFIG_DIR, [a.format(run=smoke_run) for a in argv])
 
 
-def test_training_ends_with_the_shield_when_configured(tmp_path: Path) -> None:
+def test_training_ends_with_its_snapshots_and_shield_when_configured(tmp_path: Path) -> None:
     from agents.config import load_train_config
     from agents.training import train
 
     overrides = ["preset=smoke", "run.name=shielded", f"run.dir={tmp_path}", "eval.episodes=1", "agent.n_envs=1"]
-    shield_keys = ["shield=learned", "shield.steps=30", "shield.epochs=2"]
-    result = train(load_train_config(CONFIG_DIR, [*overrides, *shield_keys]))
+    extras = ["shield=learned", "shield.steps=30", "shield.epochs=2", "agent.ensemble=2"]
+    result = train(load_train_config(CONFIG_DIR, [*overrides, *extras]))
     assert (result.run_dir / SHIELD_FILE).is_file()
     assert json.loads((result.run_dir / "shield.json").read_text())["states"] == 30
     summary = result.summary
     assert summary["shield_s"] > 0 and summary["wall_time_s"] >= summary["shield_s"]
     assert "veto_rate" in summary["eval"]
+    assert summary["snapshots"] == ["ckpt_000000128.zip"]  # smoke: 256 steps, a checkpoint every 128
+    assert (result.run_dir / "snapshots" / "ckpt_000000128.zip").is_file()
+    for snapshots in ("true", "false"):
+        out = tmp_path / f"eval_{snapshots}"
+        proc = run_script("evaluate.py", f"run={result.run_dir}", "episodes=1", f"snapshots={snapshots}", f"out={out}")
+        assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 def test_a_run_fits_a_shield_and_evaluates_through_it(smoke_run: Path, tmp_path: Path) -> None:
