@@ -1,4 +1,4 @@
-"""The training flow, top to bottom: config -> run dir -> envs -> PPO -> learn -> save -> shield -> evaluate."""
+"""The training flow, top to bottom: config -> run dir -> envs -> PPO -> learn -> save + snapshots -> shield -> eval."""
 
 from __future__ import annotations
 
