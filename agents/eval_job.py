@@ -215,4 +215,7 @@ def format_metrics(m: dict[str, Any]) -> str:
     if m.get("floor_trap_share") is not None:
         trap = "held at the lowest target speed, closing in on a slower car"
         rows.append(("floor traps", f"{m['floor_trap_share']:.1%} of steps ({trap})"))
+    if m.get("slow_leader_share") is not None:
+        slow = "behind a car slower than the speed floor, close ahead"
+        rows.append(("slow leader", f"{m['slow_leader_share']:.1%} of steps ({slow})"))
     return "\n".join(f"{k:<14}{v}" for k, v in rows)

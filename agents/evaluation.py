@@ -42,6 +42,8 @@ class EpisodeResult:
     lane_changes: int = 0
     floor_traps: int = 0
     """Steps that ended held at the speed floor closing in on a slower car (the ``floor_trap`` reward term's 1s)."""
+    slow_leaders: int = 0
+    """Steps that ended behind a car slower than the speed floor, close ahead (the ``slow_leader`` term's 1s)."""
     interventions: int = 0
     """Steps on which the safety monitor overrode the policy."""
     vetoes: int = 0
@@ -75,6 +77,7 @@ class EpisodeResult:
             "distance": self.distance,
             "lane_changes": self.lane_changes,
             "floor_traps": self.floor_traps,
+            "slow_leaders": self.slow_leaders,
             "interventions": self.interventions,
             "vetoes": self.vetoes,
             "hidden_crashes": self.hidden_crashes,
@@ -129,6 +132,7 @@ def run_episode(
             result.crashed, result.crash_kind = True, crash_kind(base, before)
         result.lane_changes += int(info.get("reward_raw", {}).get("lane_change", 0.0))
         result.floor_traps += int(info.get("reward_raw", {}).get("floor_trap", 0.0))
+        result.slow_leaders += int(info.get("reward_raw", {}).get("slow_leader", 0.0))
         safety = info.get("safety", {})
         if "bare_crash" in safety:
             result.hidden_crashes = (result.hidden_crashes or 0) + int(safety["bare_crash"])
@@ -216,6 +220,7 @@ def summarize(results: list[EpisodeResult]) -> dict[str, Any]:
         "intervention_rate": sum(r.interventions for r in results) / steps if steps else 0.0,
         "veto_rate": sum(r.vetoes for r in results) / steps if steps else 0.0,
         "floor_trap_share": sum(r.floor_traps for r in results) / steps if steps else 0.0,
+        "slow_leader_share": sum(r.slow_leaders for r in results) / steps if steps else 0.0,
         **_hidden_crashes(results),
         "interventions_by_reason": _reason_totals(results),
         "crashes_by_kind": _crash_kinds(results),

@@ -125,6 +125,11 @@ class RewardConfig:
     behind a slower vehicle less than ``floor_trap_ttc`` ahead: no meta-action brakes harder)."""
     floor_trap_ttc: float = 8.0
     """Time-to-collision [s] with that slower vehicle below which the floor-trap indicator is 1."""
+    slow_leader: float = 0.0
+    """Weight of the slow-leader indicator (1 when the ego, at its lowest target speed, would close the gap to
+    the vehicle ahead in the lane it is in or heading for within ``slow_leader_ttc``: a floor trap in the making)."""
+    slow_leader_ttc: float = 10.0
+    """Time-to-collision [s] at the ego's lowest target speed below which the slow-leader indicator is 1."""
     bare_crash: float = 0.0
     """Weight of the bare-crash indicator (1 on an overridden step whose proposal, replayed without the
     monitor, crashed within ``bare_crash_horizon`` decisions: :mod:`envs.bare_replay`), on top of override.
@@ -145,7 +150,7 @@ class RewardConfig:
     def __post_init__(self) -> None:
         if len(self.speed_range) != 2 or self.speed_range[0] >= self.speed_range[1]:
             raise ValueError(f"speed_range: must be [low, high] with low < high, got {self.speed_range}")
-        for name in ("headway_ttc", "floor_trap_ttc"):
+        for name in ("headway_ttc", "floor_trap_ttc", "slow_leader_ttc"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
         if self.bare_crash_horizon < 1:

@@ -8,7 +8,8 @@ function here plus one field (and YAML key) there.
 Potential-based terms (Ng, Harada & Russell 1999) add ``gamma * phi(s') - phi(s)``,
 which leaves the optimal policy unchanged; here that is ``headway``. The other
 shaping terms (``lane_change``, ``comfort``, ``override``, ``emergency_brake``, ``lane_change_refused``,
-``floor_trap``, ``bare_crash``, ``off_road``) are plain costs: they do change what is optimal, on purpose.
+``floor_trap``, ``slow_leader``, ``bare_crash``, ``off_road``) are plain costs: they do change what is
+optimal, on purpose.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ import gymnasium as gym
 import numpy as np
 
 from envs.config import RewardConfig
+from envs.safety import time_to_collision
 from envs.safety_monitor import LANE_LEFT, LANE_RIGHT, SLOWER
-from envs.scene import at_speed_floor, ego_ttc, front_ttc
+from envs.scene import at_speed_floor, ego_ttc, front_ttc, gap_between, neighbours
 
 
 @dataclass
@@ -146,6 +148,25 @@ def floor_trap(ctx: StepContext) -> float:
         return 0.0
     lane = getattr(ego, "target_lane_index", None) or ego.lane_index
     return float(front_ttc(ctx.env, lane) < ctx.cfg.floor_trap_ttc)
+
+
+@reward_term("slow_leader")
+def slow_leader(ctx: StepContext) -> float:
+    # The state that precedes a floor trap: a car ahead slower than SLOWER's floor is caught up with
+    # whatever meta-action the ego takes, and the way out is a lane change while a lane is still open.
+    # floor_trap's cost comes once that has failed; this one comes while the ego may still be above the
+    # floor, further back than gamma 0.8 carries the trap's cost (README, Next steps (1)). The time to
+    # close the gap at the floor speed, not the gap, decides: a queue at 19.8 m/s is no trap.
+    ego = ctx.env.vehicle
+    speeds = getattr(ego, "target_speeds", None)
+    if ctx.terminated or speeds is None:
+        return 0.0
+    lane_index = getattr(ego, "target_lane_index", None) or ego.lane_index
+    front, _ = neighbours(ctx.env, lane_index)
+    if front is None:
+        return 0.0
+    gap = gap_between(ctx.env.road.network.get_lane(lane_index), ego, front)
+    return float(time_to_collision(gap, float(speeds[0]), front.speed) < ctx.cfg.slow_leader_ttc)
 
 
 @reward_term("bare_crash")

@@ -186,14 +186,16 @@ def test_summarize_splits_speed_by_traffic() -> None:
     assert "50.0% of steps (21.00 m/s there, 29.00 m/s elsewhere)" in format_metrics(m)
 
 
-def test_summarize_counts_floor_traps_per_step() -> None:
+def test_summarize_counts_floor_traps_and_slow_leaders_per_step() -> None:
     results = [
-        EpisodeResult(seed=1, speeds=[20.0] * 3, floor_traps=3),
-        EpisodeResult(seed=2, speeds=[25.0] * 5, floor_traps=1),
+        EpisodeResult(seed=1, speeds=[20.0] * 3, floor_traps=3, slow_leaders=1),
+        EpisodeResult(seed=2, speeds=[25.0] * 5, floor_traps=1, slow_leaders=1),
     ]
     m = summarize(results)
     assert m["floor_trap_share"] == pytest.approx(0.5)
+    assert m["slow_leader_share"] == pytest.approx(0.25)
     assert "floor traps   50.0% of steps" in format_metrics(m)
+    assert "slow leader   25.0% of steps" in format_metrics(m)
 
 
 def read_video(path: Path) -> tuple[dict, list[np.ndarray]]:

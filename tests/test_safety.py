@@ -277,6 +277,40 @@ def test_floor_trap_weight_and_horizon() -> None:
 
 
 @pytest.mark.parametrize(
+    ("others", "action", "slow"),
+    [
+        ([(1, 140.0, 15.0)], IDLE, 1.0),  # 25 m ahead after the step at 15 m/s: 5 s away even at the 20-m/s floor
+        ([(1, 200.0, 15.0)], IDLE, 0.0),  # 85 m ahead: 17 s at the floor, time to act
+        ([(1, 140.0, 19.8)], IDLE, 0.0),  # a queue just under the floor: 150 s, no trap
+        ([(1, 140.0, 22.0)], IDLE, 0.0),  # faster than the floor: SLOWER can follow it
+        ([(0, 140.0, 15.0)], IDLE, 0.0),  # slow, but in the next lane
+        ([(1, 140.0, 15.0)], LANE_LEFT, 0.0),  # heading for the empty lane: the way out is not charged
+        ([(1, 140.0, 15.0), (0, 150.0, 15.0)], LANE_LEFT, 1.0),  # ... unless it is slow there too
+    ],
+)
+def test_slow_leader_term(others: list, action: int, slow: float) -> None:
+    env, _ = scene(1, 25.0, others, SafetyConfig(enabled=False))
+    _, _, terminated, _, info = env.step(action)
+    assert not terminated
+    assert info["reward_raw"]["slow_leader"] == slow
+
+
+def test_slow_leader_weight_and_horizon() -> None:
+    reward = RewardConfig(slow_leader=-0.5, slow_leader_ttc=3.0, normalize=False)
+    env, _ = scene(1, 25.0, [(1, 140.0, 15.0)], SafetyConfig(enabled=False), reward)
+    _, _, _, _, info = env.step(SLOWER)  # more than 25 m ahead, 5 m/s slower than the floor: beyond 3 s
+    assert info["reward_raw"]["slow_leader"] == 0.0
+    for _ in range(5):  # held at the floor, the ego closes in at 5 m/s
+        _, _, terminated, _, info = env.step(SLOWER)
+        assert not terminated
+        if info["reward_raw"]["slow_leader"]:
+            break
+    assert info["reward_terms"]["slow_leader"] == -0.5
+    with pytest.raises(ValueError, match="slow_leader_ttc"):
+        RewardConfig(slow_leader_ttc=0.0)
+
+
+@pytest.mark.parametrize(
     ("ego_lane", "others", "expected"),
     [
         (1, [(0, 150.0, 20.0), (1, 150.0, 20.0), (2, 150.0, 20.0)], True),  # a car 45 m ahead in every lane
