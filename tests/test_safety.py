@@ -246,20 +246,28 @@ def test_lane_change_refused_term(ego_lane: int, others: list, action: int, refu
 
 
 @pytest.mark.parametrize(
-    ("ego_speed", "others", "action", "trapped"),
+    ("term", "ego_speed", "others", "action", "expected"),
     [
-        (20.0, [(1, 140.0, 15.0)], SLOWER, 1.0),  # held at 20 m/s, closing at 5 m/s on a car 35 m ahead
-        (20.0, [(1, 200.0, 15.0)], SLOWER, 0.0),  # the same car 95 m ahead: TTC ~19 s, time to act
-        (20.0, [(1, 140.0, 22.0)], SLOWER, 0.0),  # a faster car ahead: the gap opens
-        (25.0, [(1, 150.0, 22.0)], IDLE, 0.0),  # above the floor: SLOWER can still brake
-        (20.0, [(1, 140.0, 15.0)], LANE_LEFT, 0.0),  # heading for an empty lane: the escape is not the trap
+        ("floor_trap", 20.0, [(1, 140.0, 15.0)], SLOWER, 1.0),  # held at 20 m/s, closing at 5 m/s on a car 35 m ahead
+        ("floor_trap", 20.0, [(1, 200.0, 15.0)], SLOWER, 0.0),  # the same car 95 m ahead: TTC ~19 s, time to act
+        ("floor_trap", 20.0, [(1, 140.0, 22.0)], SLOWER, 0.0),  # a faster car ahead: the gap opens
+        ("floor_trap", 25.0, [(1, 150.0, 22.0)], IDLE, 0.0),  # above the floor: SLOWER can still brake
+        ("floor_trap", 20.0, [(1, 140.0, 15.0)], LANE_LEFT, 0.0),  # heading for an empty lane: the escape
+        # slow_leader: the same closing, priced from above the floor, before the trap closes
+        ("slow_leader", 25.0, [(1, 140.0, 15.0)], IDLE, 1.0),  # 25 m ahead after the step: 5 s at the floor
+        ("slow_leader", 25.0, [(1, 200.0, 15.0)], IDLE, 0.0),  # 85 m ahead: 17 s at the floor, time to act
+        ("slow_leader", 25.0, [(1, 140.0, 19.8)], IDLE, 0.0),  # a queue just under the floor: 150 s, no trap
+        ("slow_leader", 25.0, [(1, 140.0, 22.0)], IDLE, 0.0),  # faster than the floor: SLOWER can follow it
+        ("slow_leader", 25.0, [(0, 140.0, 15.0)], IDLE, 0.0),  # slow, but in the next lane
+        ("slow_leader", 25.0, [(1, 140.0, 15.0)], LANE_LEFT, 0.0),  # heading for the empty lane: the way out
+        ("slow_leader", 25.0, [(1, 140.0, 15.0), (0, 150.0, 15.0)], LANE_LEFT, 1.0),  # ... unless it is slow too
     ],
 )
-def test_floor_trap_term(ego_speed: float, others: list, action: int, trapped: float) -> None:
+def test_trap_indicator_terms(term: str, ego_speed: float, others: list, action: int, expected: float) -> None:
     env, _ = scene(1, ego_speed, others, SafetyConfig(enabled=False))
     _, _, terminated, _, info = env.step(action)
     assert not terminated
-    assert info["reward_raw"]["floor_trap"] == trapped
+    assert info["reward_raw"][term] == expected
 
 
 def test_floor_trap_weight_and_horizon() -> None:
@@ -274,25 +282,6 @@ def test_floor_trap_weight_and_horizon() -> None:
     assert info["reward_terms"]["floor_trap"] == -2.0
     with pytest.raises(ValueError, match="floor_trap_ttc"):
         RewardConfig(floor_trap_ttc=0.0)
-
-
-@pytest.mark.parametrize(
-    ("others", "action", "slow"),
-    [
-        ([(1, 140.0, 15.0)], IDLE, 1.0),  # 25 m ahead after the step at 15 m/s: 5 s away even at the 20-m/s floor
-        ([(1, 200.0, 15.0)], IDLE, 0.0),  # 85 m ahead: 17 s at the floor, time to act
-        ([(1, 140.0, 19.8)], IDLE, 0.0),  # a queue just under the floor: 150 s, no trap
-        ([(1, 140.0, 22.0)], IDLE, 0.0),  # faster than the floor: SLOWER can follow it
-        ([(0, 140.0, 15.0)], IDLE, 0.0),  # slow, but in the next lane
-        ([(1, 140.0, 15.0)], LANE_LEFT, 0.0),  # heading for the empty lane: the way out is not charged
-        ([(1, 140.0, 15.0), (0, 150.0, 15.0)], LANE_LEFT, 1.0),  # ... unless it is slow there too
-    ],
-)
-def test_slow_leader_term(others: list, action: int, slow: float) -> None:
-    env, _ = scene(1, 25.0, others, SafetyConfig(enabled=False))
-    _, _, terminated, _, info = env.step(action)
-    assert not terminated
-    assert info["reward_raw"]["slow_leader"] == slow
 
 
 def test_slow_leader_weight_and_horizon() -> None:
