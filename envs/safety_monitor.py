@@ -86,24 +86,38 @@ def lane_neighbours(road: Any, ego: Any, lane_index: tuple) -> tuple[Neighbour |
     return front, rear
 
 
-def required_braking(gap: float, v_ego: float, front: Neighbour) -> float:
+def required_braking(gap: float, v_ego: float, front: Neighbour, *, exact: bool = True) -> float:
     """Constant deceleration [m/s^2] the ego needs to never close ``gap`` on ``front``.
 
     The front vehicle keeps braking at its current deceleration until it stops
-    (or holds its speed if it is not braking). Conservative: the maximum of the
-    relative-motion and stop-distance conditions. No gap left needs infinite braking, even
+    (or holds its speed if it is not braking). No gap left needs infinite braking, even
     behind a car pulling away: it may brake at any moment.
+
+    Behind a braking car the gap is smallest either while both still move (the relative-motion
+    bound ``a_front + dv^2 / (2 gap)``) or once both have stopped (the stop-distance bound).
+    ``exact`` takes the first only when the closest approach under it comes before the front car
+    stops; ``exact=False`` takes the larger of the two (the monitor until session 20), which asks
+    a car slightly faster than a hard-braking one far ahead to brake at least as hard, whatever
+    the gap: a false alarm of the emergency brake.
+
+    :param gap: bumper-to-bumper distance [m]
+    :param v_ego: the ego's speed [m/s]
+    :param front: the vehicle ahead (its speed and acceleration)
+    :param exact: the least sufficient deceleration (True) or the upper bound of both conditions
     """
     if gap <= 0:
         return math.inf
     a_front = max(-front.accel, 0.0)
-    need = 0.0
-    if v_ego > front.speed:
-        need = a_front + (v_ego - front.speed) ** 2 / (2 * gap)
-    if a_front > 0:
-        front_stop = front.speed**2 / (2 * a_front)
-        need = max(need, v_ego**2 / (2 * (gap + front_stop)))
-    return need
+    closing = v_ego - front.speed
+    approach = a_front + closing**2 / (2 * gap) if closing > 0 else 0.0
+    if a_front == 0:
+        return approach
+    front_stop = front.speed**2 / (2 * a_front)
+    stop = v_ego**2 / (2 * (gap + front_stop))
+    # Under the relative-motion deceleration the closest approach comes 2 gap / closing after now.
+    if exact and (closing <= 0 or 2 * gap / closing > front.speed / a_front):
+        return stop
+    return max(approach, stop)
 
 
 class ActionChecker:
@@ -316,7 +330,10 @@ class SafetyMonitor(gym.Wrapper, gym.utils.RecordConstructorArgs):
         front, rear = lane_neighbours(ego.road, ego, target)
         blocked = (
             front is not None
-            and required_braking(front.gap - self.cfg.standstill_gap, float(ego.speed), front) > self.cfg.aeb_trigger
+            and required_braking(
+                front.gap - self.cfg.standstill_gap, float(ego.speed), front, exact=self.cfg.exact_braking_need
+            )
+            > self.cfg.aeb_trigger
         )
         # A slower car alongside and just behind is falling back: its gap opens, so only a
         # follower at least as fast as the ego can cut the manoeuvre off.
@@ -343,7 +360,9 @@ class SafetyMonitor(gym.Wrapper, gym.utils.RecordConstructorArgs):
                 continue
             self._frame_ttc = min(self._frame_ttc, time_to_collision(front.gap, ego.speed, front.speed))
             # Aim to stop closing in with a standstill margin, not at zero gap.
-            lane_need = required_braking(front.gap - self.cfg.standstill_gap, float(ego.speed), front)
+            lane_need = required_braking(
+                front.gap - self.cfg.standstill_gap, float(ego.speed), front, exact=self.cfg.exact_braking_need
+            )
             need = max(need, lane_need)
             unsafe |= front.gap < safe_longitudinal_distance(float(ego.speed), front.speed, self.rss)
         # RSS's proper response: an unsafe distance that is still closing gets braked away now.

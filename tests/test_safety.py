@@ -53,6 +53,54 @@ def test_required_braking() -> None:
     assert required_braking(-1.0, 20.0, Neighbour(1.0, 25.0, 0.0)) == math.inf
 
 
+def _least_braking(gap: float, v_ego: float, front: Neighbour) -> float:
+    """Brute force: bisect the constant deceleration whose simulated gap never goes negative."""
+
+    def min_gap(decel: float, dt: float = 2e-3) -> float:
+        x_ego, v, x_front, v_front, lowest = 0.0, v_ego, gap, front.speed, gap
+        a_front = max(-front.accel, 0.0)
+        while v > 0 or (v_front > 0 and a_front > 0 and x_front - x_ego < gap + 50):
+            v_next, v_front_next = max(v - decel * dt, 0.0), max(v_front - a_front * dt, 0.0)
+            x_ego += (v + v_next) / 2 * dt
+            x_front += (v_front + v_front_next) / 2 * dt
+            v, v_front = v_next, v_front_next
+            lowest = min(lowest, x_front - x_ego)
+            if v == 0:
+                break
+        return lowest
+
+    low, high = 0.0, 40.0
+    for _ in range(30):
+        mid = (low + high) / 2
+        low, high = (low, mid) if min_gap(mid) >= 0 else (mid, high)
+    return high
+
+
+@pytest.mark.parametrize(
+    ("gap", "v_ego", "front"),
+    [
+        (40.0, 26.0, Neighbour(40.0, 25.0, -3.5)),  # slightly faster than a hard-braking car far ahead
+        (8.0, 26.0, Neighbour(8.0, 20.0, -1.0)),  # closing fast on a gently braking car
+        (20.0, 22.0, Neighbour(20.0, 20.0, -4.0)),
+        (30.0, 20.0, Neighbour(30.0, 24.0, -5.0)),  # behind a faster car braking hard
+        (25.0, 30.0, Neighbour(25.0, 20.0, 0.0)),  # constant-speed front
+    ],
+)
+def test_required_braking_is_least_sufficient(gap: float, v_ego: float, front: Neighbour) -> None:
+    exact = required_braking(gap, v_ego, front)
+    assert exact == pytest.approx(_least_braking(gap, v_ego, front), abs=0.02)
+    assert exact <= required_braking(gap, v_ego, front, exact=False) + 1e-9
+
+
+def test_exact_need_spares_a_false_alarm() -> None:
+    # 1 m/s faster than a car braking at 3.5 m/s^2, 40 m ahead: the bound asks for the emergency
+    # brake (above its 3 m/s^2 trigger), while 2.5 m/s^2 is enough to stop behind it.
+    front = Neighbour(40.0, 25.0, -3.5)
+    trigger = SafetyConfig().aeb_trigger
+    assert required_braking(40.0, 26.0, front, exact=False) > trigger
+    assert required_braking(40.0, 26.0, front) < trigger
+
+
 def test_params_validation() -> None:
     with pytest.raises(ValueError, match="brake_min"):
         RSSParams(brake_min=0)
