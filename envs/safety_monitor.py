@@ -177,7 +177,13 @@ class ActionChecker:
                 return "no_lane"
             new_lane = (origin, dest, new_id)
             speed = max(float(ego.speed), self.target_speed(ego, action))
-            return self.front_problem(ego, new_lane, speed) or self.rear_problem(ego, new_lane)
+            problem = self.front_problem(ego, new_lane, speed) or self.rear_problem(ego, new_lane)
+            # highway-env steps from the target lane: a second change the same way during the first
+            # crosses that lane on the way, so a car alongside there counts too.
+            current = ego.lane_index[2]
+            if problem is None and lane_id != current and abs(new_id - current) > abs(lane_id - current):
+                problem = self.front_problem(ego, lane, speed) or self.rear_problem(ego, lane)
+            return problem
         if action == SLOWER:
             return None  # slowing down is the mitigation; the emergency brake covers the rest
         speed = max(float(ego.speed), self.target_speed(ego, action))

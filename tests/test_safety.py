@@ -132,6 +132,21 @@ def test_decision_overrides(ego_lane, speed, others, action, reason, executed) -
     assert safety["proposed_action"] == action and safety["executed_action"] == executed
 
 
+@pytest.mark.parametrize(
+    ("others", "reason", "executed"),
+    [
+        ([(1, 99.0, 25.0)], "rss_rear", IDLE),  # a car alongside in the lane the first change heads for
+        ([(1, 160.0, 25.0)], None, LANE_RIGHT),  # that lane clear: on to the next
+    ],
+)
+def test_second_lane_change_checks_the_lane_it_crosses(others: list, reason: str | None, executed: int) -> None:
+    # Seed 1,000,176 of the random-driver benchmark: an evasive steer toward the middle lane, then
+    # LANE_RIGHT before the ego had left its lane, checked only the far lane and sideswiped a car.
+    env, monitor = scene(0, 25.0, others)
+    env.unwrapped.vehicle.target_lane_index = ("0", "1", 1)
+    assert monitor.choose_action(LANE_RIGHT) == (executed, reason)
+
+
 # With hard brakes assumed the RSS distances shrink, so the other checks show through.
 HARD_BRAKES = {"brake_min": 20.0, "brake_max": 20.0, "emergency_braking": 20.0}
 
