@@ -336,10 +336,7 @@ class SafetyMonitor(gym.Wrapper, gym.utils.RecordConstructorArgs):
         front, rear = lane_neighbours(ego.road, ego, target)
         blocked = (
             front is not None
-            and required_braking(
-                front.gap - self.cfg.standstill_gap, float(ego.speed), front, exact=self.cfg.exact_braking_need
-            )
-            > self.cfg.aeb_trigger
+            and self._braking_need(ego, front) > self.cfg.aeb_trigger
         )
         # A slower car alongside and just behind is falling back: its gap opens, so only a
         # follower at least as fast as the ego can cut the manoeuvre off.
@@ -356,6 +353,11 @@ class SafetyMonitor(gym.Wrapper, gym.utils.RecordConstructorArgs):
             ego.action["steering"] = ego.steering_control(ego.lane_index)
             self._aborts += 1
 
+    def _braking_need(self, ego: Any, front: Neighbour) -> float:
+        # Aim to stop closing in with a standstill margin, not at zero gap.
+        gap = front.gap - self.cfg.standstill_gap
+        return required_braking(gap, float(ego.speed), front, exact=self.cfg.exact_braking_need)
+
     def _emergency_brake(self, ego: Any) -> float:
         """Brake if needed; returns the deceleration [m/s^2] avoiding the car ahead would take."""
         lanes = {ego.lane_index, getattr(ego, "target_lane_index", ego.lane_index)}
@@ -365,11 +367,7 @@ class SafetyMonitor(gym.Wrapper, gym.utils.RecordConstructorArgs):
             if front is None:
                 continue
             self._frame_ttc = min(self._frame_ttc, time_to_collision(front.gap, ego.speed, front.speed))
-            # Aim to stop closing in with a standstill margin, not at zero gap.
-            lane_need = required_braking(
-                front.gap - self.cfg.standstill_gap, float(ego.speed), front, exact=self.cfg.exact_braking_need
-            )
-            need = max(need, lane_need)
+            need = max(need, self._braking_need(ego, front))
             unsafe |= front.gap < safe_longitudinal_distance(float(ego.speed), front.speed, self.rss)
         # RSS's proper response: an unsafe distance that is still closing gets braked away now.
         if (need > self.cfg.aeb_trigger or (unsafe and need > 0.1)) and ego.speed > 0:
