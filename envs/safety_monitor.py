@@ -334,10 +334,7 @@ class SafetyMonitor(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if target is None or target == ego.lane_index:
             return
         front, rear = lane_neighbours(ego.road, ego, target)
-        blocked = (
-            front is not None
-            and self._braking_need(ego, front) > self.cfg.aeb_trigger
-        )
+        blocked = front is not None and self._braking_need(ego, front) > self.cfg.aeb_trigger
         # A slower car alongside and just behind is falling back: its gap opens, so only a
         # follower at least as fast as the ego can cut the manoeuvre off.
         cut_off = (
