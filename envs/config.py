@@ -198,10 +198,11 @@ class SafetyConfig:
     """Engage the emergency brake when avoiding the vehicle ahead needs more braking than this [m/s^2]."""
     standstill_gap: float = 2.0
     """The emergency brake aims to stop closing in this far [m] behind the vehicle ahead."""
-    exact_braking_need: bool = True
+    exact_braking_need: bool = False
     """Behind a braking car, the emergency brake and the lane-change abort use the least deceleration
     that avoids it (true), or the upper bound of the relative-motion and stop-distance conditions
-    (false: the monitor until session 20, which braked for hard-braking cars far ahead)."""
+    (false, the default: it also brakes for a hard-braking car far ahead, a pressure the default agent's
+    training relies on; README, Results, "Safety monitor")."""
 
     def __post_init__(self) -> None:
         for name in ("response_time", "accel_max"):
