@@ -96,7 +96,7 @@ def required_braking(gap: float, v_ego: float, front: Neighbour, *, exact: bool 
     Behind a braking car the gap is smallest either while both still move (the relative-motion
     bound ``a_front + dv^2 / (2 gap)``) or once both have stopped (the stop-distance bound).
     ``exact`` takes the first only when the closest approach under it comes before the front car
-    stops; ``exact=False`` takes the larger of the two (the monitor until session 20), which asks
+    stops; ``exact=False`` takes the larger of the two (the monitor's default), which asks
     a car slightly faster than a hard-braking one far ahead to brake at least as hard, whatever
     the gap: a false alarm of the emergency brake.
 
