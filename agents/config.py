@@ -48,6 +48,10 @@ class AgentConfig:
     unmonitored_envs: int = 0
     """How many of the training envs run without the safety monitor (``safety=rss`` runs only):
     there the policy meets the crashes the monitor would have prevented, and pays for them."""
+    shadow_envs: int = 0
+    """How many of the monitored training envs run the monitor in shadow mode (``safety.shadow``): it
+    changes nothing, so the policy meets the crashes the monitor would have prevented there, and is
+    charged the override price wherever the monitor would have stepped in, as in the monitored envs."""
     correction_coef: float = 0.0
     """Weight of a cross-entropy, fitted after every PPO update, that pulls the policy toward the
     action the safety monitor stood behind on the steps it corrected (:mod:`agents.corrections`); 0 = off."""
@@ -132,6 +136,11 @@ class AgentConfig:
         if not 0 <= self.unmonitored_envs <= self.resolved_n_envs():
             raise ValueError(
                 f"unmonitored_envs: must be in 0..n_envs ({self.resolved_n_envs()}), got {self.unmonitored_envs}"
+            )
+        if not 0 <= self.shadow_envs <= self.resolved_n_envs() - self.unmonitored_envs:
+            raise ValueError(
+                f"shadow_envs: must be in 0..n_envs - unmonitored_envs "
+                f"({self.resolved_n_envs() - self.unmonitored_envs}), got {self.shadow_envs}"
             )
         if self.correction_coef < 0:
             raise ValueError(f"correction_coef: must be >= 0, got {self.correction_coef}")
@@ -357,6 +366,8 @@ class TrainConfig:
                 f"reward.shaping_gamma: must equal agent.gamma ({self.agent.gamma}) for the potential-based "
                 f"headway term to leave the optimal policy unchanged, got {self.reward.shaping_gamma}"
             )
+        if self.agent.shadow_envs and not self.safety.enabled:
+            raise ValueError("agent.shadow_envs: a shadow monitor needs the monitor (safety=rss or rss_paper)")
         self.faults.check_env(self.env)
         if self.perception.checkpoint is not None and self.agent.policy != "cnn":
             raise ValueError("perception.checkpoint: a pretrained CNN needs camera frames (agent=ppo_cnn)")

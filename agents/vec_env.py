@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import signal
 
@@ -57,6 +58,7 @@ def make_vec_env(
     planner: PlannerParams | None = None,
     facts: bool = False,
     risks: tuple[RiskSource, int] | None = None,
+    shadow: int = 0,
 ) -> VecEnv:
     """``n_envs`` copies of the env; env i is seeded with ``seed + i`` at its first reset.
 
@@ -74,11 +76,18 @@ def make_vec_env(
     :param facts: add the scene's ground-truth facts to every info (``scene_facts``, :mod:`envs.facts`)
     :param risks: (source, horizon): label every state with its unsafe meta-actions (``action_risks``,
         :mod:`envs.action_risks`)
+    :param shadow: how many of the monitored envs (the last ones before the unmonitored) run the monitor
+        in shadow mode (``SafetyConfig.shadow``: it reports and charges, and changes nothing)
     """
     if not 0 <= unmonitored <= n_envs:
         raise ValueError(f"unmonitored: must be in 0..{n_envs}, got {unmonitored}")
+    if not 0 <= shadow <= n_envs - unmonitored:
+        raise ValueError(f"shadow: must be in 0..{n_envs - unmonitored} (n_envs - unmonitored), got {shadow}")
+    if shadow and (safety is None or not safety.enabled):
+        raise ValueError("shadow: needs a safety monitor (safety=rss or rss_paper)")
     subprocess = n_envs > 1
-    monitors = [safety] * (n_envs - unmonitored) + [None] * unmonitored
+    watcher = dataclasses.replace(safety, shadow=True) if shadow else None
+    monitors = [safety] * (n_envs - unmonitored - shadow) + [watcher] * shadow + [None] * unmonitored
     fns = [
         functools.partial(_build, env_cfg, reward_cfg, monitor, faults, subprocess, expert, planner, facts, risks)
         for monitor in monitors

@@ -203,6 +203,11 @@ class SafetyConfig:
     that avoids it (true), or the upper bound of the relative-motion and stop-distance conditions
     (false, the default: it also brakes for a hard-braking car far ahead, a pressure the default agent's
     training relies on; README, Results, "Safety monitor")."""
+    shadow: bool = False
+    """true: the monitor only watches: every check and reflex runs and ``info`` reports what it would have
+    done (``overridden``, ``reason``, the ``override`` reward term charges it), but the proposed action is
+    executed and nothing is braked, aborted or steered. For training envs where the policy meets the
+    crashes the monitor would have hidden, at the monitored envs' prices (``agent.shadow_envs``)."""
 
     def __post_init__(self) -> None:
         for name in ("response_time", "accel_max"):

@@ -85,8 +85,8 @@ def make_env(
     :param faults: camera faults (camera observations only); ``None`` for a clean camera
     :param extra_config: more highway-env config keys (e.g. a scenario's ``scenario`` entry)
     :param bare_replay: replay every override without the monitor (:mod:`envs.bare_replay`); None: only
-        when the ``bare_crash`` term has a weight. Needs the monitor; evaluations ask for it to report
-        the crashes the monitor hid.
+        when the ``bare_crash`` term has a weight. Needs the monitor, and is skipped under a shadow one (which
+        hides nothing); evaluations ask for it to report the crashes the monitor hid.
     """
     config = {**highway_config(env_cfg), **(extra_config or {})}
     env = gym.make(env_cfg.id, config=config, render_mode=render_mode)
@@ -94,7 +94,8 @@ def make_env(
         env = SafetyMonitor(env, safety)
         if bare_replay is None:
             bare_replay = reward_cfg.bare_crash != 0
-        if bare_replay:
+        # A shadow monitor executes every proposal: the step itself is the bare replay, its crashes real.
+        if bare_replay and not safety.shadow:
             env = BareReplay(env, reward_cfg.bare_crash_horizon)
     if env_cfg.intra_frames:
         env = IntraDecisionFrames(env, env_cfg.intra_frames)

@@ -229,8 +229,12 @@ class SafetyMonitor(gym.Wrapper, gym.utils.RecordConstructorArgs):
     - reward, termination: unchanged (the ``override`` reward term reads ``info``).
     - info: ``safety`` = ``overridden``, ``reason``, ``proposed_action``,
       ``executed_action``, ``min_ttc`` (over this step's simulation frames),
-      ``emergency_braking`` (frames braked), ``lane_change_aborts`` and the
+      ``emergency_braking`` (frames braked), ``lane_change_aborts``, ``shadow`` and the
       episode's ``interventions`` so far.
+
+    With ``cfg.shadow`` nothing is changed: the proposed action runs, no reflex touches the ego,
+    and ``info`` reports what the monitor would have done (then ``executed_action`` is the proposal
+    and the counts are of frames where a reflex would have fired).
 
     :param env: a highway-env env with ``DiscreteMetaAction`` actions
     :param cfg: thresholds
@@ -269,6 +273,8 @@ class SafetyMonitor(gym.Wrapper, gym.utils.RecordConstructorArgs):
             self._hook(base.road)
         proposed = int(action)
         executed, reason = self.choose_action(proposed)
+        if self.cfg.shadow:
+            executed = proposed
         self._frame_ttc, self._aeb_frames, self._aborts, self._swerves = math.inf, 0, 0, 0
         obs, reward, terminated, truncated, info = self.env.step(executed)
         if reason is None and self._swerves:
@@ -290,6 +296,7 @@ class SafetyMonitor(gym.Wrapper, gym.utils.RecordConstructorArgs):
             "lane_change_aborts": self._aborts,
             "evasive_steers": self._swerves,
             "interventions": self.interventions,
+            "shadow": self.cfg.shadow,
         }
         return obs, reward, terminated, truncated, info
 
@@ -322,10 +329,12 @@ class SafetyMonitor(gym.Wrapper, gym.utils.RecordConstructorArgs):
             return
         for side in (LANE_LEFT, LANE_RIGHT):
             if self.check(side) is None:
+                self._swerves += 1
+                if self.cfg.shadow:
+                    return
                 origin, dest, lane_id = ego.lane_index
                 ego.target_lane_index = (origin, dest, lane_id + (-1 if side == LANE_LEFT else 1))
                 ego.action["steering"] = ego.steering_control(ego.target_lane_index)
-                self._swerves += 1
                 return
 
     def _abort_unsafe_lane_change(self, ego: Any) -> None:
@@ -346,9 +355,10 @@ class SafetyMonitor(gym.Wrapper, gym.utils.RecordConstructorArgs):
             )
         )
         if blocked or cut_off:
-            ego.target_lane_index = ego.lane_index
-            ego.action["steering"] = ego.steering_control(ego.lane_index)
             self._aborts += 1
+            if not self.cfg.shadow:
+                ego.target_lane_index = ego.lane_index
+                ego.action["steering"] = ego.steering_control(ego.lane_index)
 
     def _braking_need(self, ego: Any, front: Neighbour) -> float:
         # Aim to stop closing in with a standstill margin, not at zero gap.
@@ -371,6 +381,7 @@ class SafetyMonitor(gym.Wrapper, gym.utils.RecordConstructorArgs):
             dt = 1.0 / self.env.unwrapped.config["simulation_frequency"]
             # A margin over the bare need, capped by the brake and by coming to a stop (no reversing).
             braking = min(max(need * 1.2, need + 0.5), self.cfg.emergency_braking, ego.speed / dt)
-            ego.action["acceleration"] = min(float(ego.action["acceleration"]), -braking)
             self._aeb_frames += 1
+            if not self.cfg.shadow:
+                ego.action["acceleration"] = min(float(ego.action["acceleration"]), -braking)
         return need

@@ -103,6 +103,11 @@ def test_driver_style_comes_from_its_group() -> None:
         (["agent.gamma=0.9"], "reward.shaping_gamma: must equal agent.gamma (0.9)"),
         (["agent=ppo_mlp", "faults=dropout30"], "faults: camera faults need env.observation=camera"),
         (["perception.freeze=true", "perception.checkpoint=null"], "perception.freeze: needs perception.checkpoint"),
+        (
+            ["agent.n_envs=2", "agent.unmonitored_envs=1", "agent.shadow_envs=2"],
+            "agent.shadow_envs: must be in 0..n_envs - unmonitored_envs (1), got 2",
+        ),
+        (["safety=off", "agent.shadow_envs=1"], "agent.shadow_envs: a shadow monitor needs the monitor"),
         (["resume=true"], "resume: needs run.name"),
         (["resume=true", "run.name=missing"], "resume: no saved config at"),
         (["agent.total_timesteps=[1"], "no viable alternative"),

@@ -205,6 +205,38 @@ def test_unmonitored_training_envs() -> None:
         make_vec_env(KINEMATICS, RewardConfig(), 1, seed=0, unmonitored=2)
 
 
+@pytest.mark.parametrize(
+    ("n_envs", "unmonitored", "shadow", "kinds"),
+    [(3, 1, 1, ["monitor", "shadow", "none"]), (2, 0, 2, ["shadow", "shadow"])],
+)
+def test_shadow_training_envs(n_envs: int, unmonitored: int, shadow: int, kinds: list[str]) -> None:
+    from agents.vec_env import make_vec_env
+    from envs.config import SafetyConfig
+
+    venv = make_vec_env(
+        KINEMATICS, RewardConfig(), n_envs, seed=0, safety=SafetyConfig(), unmonitored=unmonitored, shadow=shadow
+    )
+    try:
+        venv.reset()
+        _, _, _, infos = venv.step(np.array([3] * n_envs))
+        seen = ["none" if "safety" not in i else "shadow" if i["safety"]["shadow"] else "monitor" for i in infos]
+        assert seen == kinds
+    finally:
+        venv.close()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"shadow": 2, "unmonitored": 1}, "shadow: must be in 0..1"), ({"shadow": 1, "safety": None}, "needs a safety")],
+)
+def test_shadow_envs_rejected(kwargs: dict, match: str) -> None:
+    from agents.vec_env import make_vec_env
+    from envs.config import SafetyConfig
+
+    with pytest.raises(ValueError, match=match):
+        make_vec_env(KINEMATICS, RewardConfig(), 2, seed=0, **{"safety": SafetyConfig(), **kwargs})
+
+
 def test_encoding_and_scoring_in_chunks_match_the_whole_set() -> None:
     """The warm start encodes and scores a chunk at a time (memory); the figures must not depend on it."""
     import torch

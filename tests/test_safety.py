@@ -271,6 +271,53 @@ def test_evasive_steer_when_braking_cannot_avoid() -> None:
     assert info["safety"]["executed_action"] in (LANE_LEFT, LANE_RIGHT) or info["safety"]["evasive_steers"]
 
 
+SHADOW = SafetyConfig(shadow=True)
+
+
+@pytest.mark.parametrize(
+    ("ego_lane", "speed", "others", "action", "reason"),
+    [
+        (1, 25.0, [(1, 150.0, 0.0)], FASTER, "rss_front"),  # refused, then braked: nothing of it happens
+        # The brake would fire below the floor; unbraked, the need soon outgrows it and a swerve would follow.
+        (1, 25.0, [(1, 150.0, 0.0)], SLOWER, "evasive_steer"),
+        (1, 25.0, [(0, 85.0, 30.0)], LANE_LEFT, "rss_rear"),  # fast follower in the target lane
+    ],
+)
+def test_shadow_monitor_reports_and_charges_but_changes_nothing(ego_lane, speed, others, action, reason) -> None:
+    reward = RewardConfig(override=-1.5, normalize=False)
+    watched, _ = scene(ego_lane, speed, others, cfg=SHADOW, reward=reward)
+    bare, _ = scene(ego_lane, speed, others, cfg=SafetyConfig(enabled=False), reward=reward)
+    _, _, _, _, info = watched.step(action)
+    _, _, _, _, bare_info = bare.step(action)
+    safety = info["safety"]
+    assert safety["shadow"] and safety["overridden"] and safety["reason"] == reason
+    assert safety["executed_action"] == action, "the proposal runs"
+    assert info["reward_raw"]["override"] == 1.0, "charged as in a monitored env"
+    ego, bare_ego = watched.unwrapped.vehicle, bare.unwrapped.vehicle
+    assert ego.speed == pytest.approx(bare_ego.speed) and ego.lane_index == bare_ego.lane_index
+    assert np.allclose(ego.position, bare_ego.position), "the ego moves exactly as without a monitor"
+
+
+def test_shadow_monitor_lets_the_crash_happen() -> None:
+    env, _ = scene(1, 25.0, [(1, 130.0, 0.0)], cfg=SHADOW)  # stopped car 25 m ahead
+    crashed = False
+    for _ in range(4):
+        _, _, terminated, _, info = env.step(SLOWER)
+        crashed |= info["crashed"]
+        if terminated:
+            break
+    assert crashed and info["safety"]["emergency_braking"] > 0
+
+
+def test_shadow_monitor_counts_an_abort_it_does_not_make() -> None:
+    env, monitor = scene(1, 25.0, [(0, 112.0, 15.0)], cfg=SHADOW)
+    ego = env.unwrapped.vehicle
+    ego.target_lane_index = ("0", "1", 0)
+    monitor._aborts = 0
+    monitor._abort_unsafe_lane_change(ego)
+    assert monitor._aborts == 1 and ego.target_lane_index == ("0", "1", 0)
+
+
 @pytest.mark.parametrize(
     ("other", "aborted"),
     [
