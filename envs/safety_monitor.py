@@ -378,10 +378,10 @@ class SafetyMonitor(gym.Wrapper, gym.utils.RecordConstructorArgs):
             unsafe |= front.gap < safe_longitudinal_distance(float(ego.speed), front.speed, self.rss)
         # RSS's proper response: an unsafe distance that is still closing gets braked away now.
         if (need > self.cfg.aeb_trigger or (unsafe and need > 0.1)) and ego.speed > 0:
-            dt = 1.0 / self.env.unwrapped.config["simulation_frequency"]
-            # A margin over the bare need, capped by the brake and by coming to a stop (no reversing).
-            braking = min(max(need * 1.2, need + 0.5), self.cfg.emergency_braking, ego.speed / dt)
             self._aeb_frames += 1
             if not self.cfg.shadow:
+                dt = 1.0 / self.env.unwrapped.config["simulation_frequency"]
+                # A margin over the bare need, capped by the brake and by coming to a stop (no reversing).
+                braking = min(max(need * 1.2, need + 0.5), self.cfg.emergency_braking, ego.speed / dt)
                 ego.action["acceleration"] = min(float(ego.action["acceleration"]), -braking)
         return need
