@@ -48,10 +48,11 @@ class AgentConfig:
     unmonitored_envs: int = 0
     """How many of the training envs run without the safety monitor (``safety=rss`` runs only):
     there the policy meets the crashes the monitor would have prevented, and pays for them."""
-    shadow_envs: int = 0
+    shadow_envs: int | Literal["all"] = 0
     """How many of the monitored training envs run the monitor in shadow mode (``safety.shadow``): it
     changes nothing, so the policy meets the crashes the monitor would have prevented there, and is
-    charged the override price wherever the monitor would have stepped in, as in the monitored envs."""
+    charged the override price wherever the monitor would have stepped in, as in the monitored envs.
+    ``all`` = every monitored env, whatever ``n_envs`` resolves to on the machine."""
     correction_coef: float = 0.0
     """Weight of a cross-entropy, fitted after every PPO update, that pulls the policy toward the
     action the safety monitor stood behind on the steps it corrected (:mod:`agents.corrections`); 0 = off."""
@@ -137,10 +138,10 @@ class AgentConfig:
             raise ValueError(
                 f"unmonitored_envs: must be in 0..n_envs ({self.resolved_n_envs()}), got {self.unmonitored_envs}"
             )
-        if not 0 <= self.shadow_envs <= self.resolved_n_envs() - self.unmonitored_envs:
+        monitored = self.resolved_n_envs() - self.unmonitored_envs
+        if self.shadow_envs != "all" and not 0 <= self.shadow_envs <= monitored:
             raise ValueError(
-                f"shadow_envs: must be in 0..n_envs - unmonitored_envs "
-                f"({self.resolved_n_envs() - self.unmonitored_envs}), got {self.shadow_envs}"
+                f"shadow_envs: must be all or in 0..n_envs - unmonitored_envs ({monitored}), got {self.shadow_envs}"
             )
         if self.correction_coef < 0:
             raise ValueError(f"correction_coef: must be >= 0, got {self.correction_coef}")
@@ -166,6 +167,12 @@ class AgentConfig:
 
     def resolved_n_envs(self) -> int:
         return self.n_envs or os.cpu_count() or 1
+
+    def resolved_shadow_envs(self) -> int:
+        """How many training envs run a shadow monitor, with ``all`` counted on this machine."""
+        if self.shadow_envs == "all":
+            return self.resolved_n_envs() - self.unmonitored_envs
+        return self.shadow_envs
 
 
 @dataclass
@@ -366,7 +373,7 @@ class TrainConfig:
                 f"reward.shaping_gamma: must equal agent.gamma ({self.agent.gamma}) for the potential-based "
                 f"headway term to leave the optimal policy unchanged, got {self.reward.shaping_gamma}"
             )
-        if self.agent.shadow_envs and not self.safety.enabled:
+        if self.agent.resolved_shadow_envs() and not self.safety.enabled:
             raise ValueError("agent.shadow_envs: a shadow monitor needs the monitor (safety=rss or rss_paper)")
         self.faults.check_env(self.env)
         if self.perception.checkpoint is not None and self.agent.policy != "cnn":

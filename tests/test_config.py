@@ -68,6 +68,12 @@ def test_safety_and_faults_swap() -> None:
     assert load_train_config(CONFIG_DIR, ["safety=rss_paper"]).safety.response_time == 1.0
 
 
+@pytest.mark.parametrize(("n_envs", "unmonitored", "shadow"), [(2, 0, 2), (3, 1, 2), (1, 1, 0)])
+def test_all_shadow_envs_counts_the_monitored_ones(n_envs: int, unmonitored: int, shadow: int) -> None:
+    overrides = [f"agent.n_envs={n_envs}", f"agent.unmonitored_envs={unmonitored}", "agent.shadow_envs=all"]
+    assert load_train_config(CONFIG_DIR, overrides).agent.resolved_shadow_envs() == shadow
+
+
 def test_saved_config_has_one_key_per_group() -> None:
     saved = load_train_config(CONFIG_DIR, []).saved()
     assert list(saved) == [
@@ -105,9 +111,11 @@ def test_driver_style_comes_from_its_group() -> None:
         (["perception.freeze=true", "perception.checkpoint=null"], "perception.freeze: needs perception.checkpoint"),
         (
             ["agent.n_envs=2", "agent.unmonitored_envs=1", "agent.shadow_envs=2"],
-            "agent.shadow_envs: must be in 0..n_envs - unmonitored_envs (1), got 2",
+            "agent.shadow_envs: must be all or in 0..n_envs - unmonitored_envs (1), got 2",
         ),
         (["safety=off", "agent.shadow_envs=1"], "agent.shadow_envs: a shadow monitor needs the monitor"),
+        (["safety=off", "agent.shadow_envs=all"], "agent.shadow_envs: a shadow monitor needs the monitor"),
+        (["agent.shadow_envs=some"], "agent.shadow_envs: expected int | 'all', got 'some'"),
         (["resume=true"], "resume: needs run.name"),
         (["resume=true", "run.name=missing"], "resume: no saved config at"),
         (["agent.total_timesteps=[1"], "no viable alternative"),
