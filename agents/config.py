@@ -374,7 +374,7 @@ class TrainConfig:
                 f"headway term to leave the optimal policy unchanged, got {self.reward.shaping_gamma}"
             )
         if self.agent.resolved_shadow_envs() and not self.safety.enabled:
-            raise ValueError("agent.shadow_envs: a shadow monitor needs the monitor (safety=rss or rss_paper)")
+            raise ValueError("agent.shadow_envs: a shadow monitor needs the monitor (safety=rss, rss_exact, rss_paper)")
         self.faults.check_env(self.env)
         if self.perception.checkpoint is not None and self.agent.policy != "cnn":
             raise ValueError("perception.checkpoint: a pretrained CNN needs camera frames (agent=ppo_cnn)")

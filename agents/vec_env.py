@@ -84,7 +84,7 @@ def make_vec_env(
     if not 0 <= shadow <= n_envs - unmonitored:
         raise ValueError(f"shadow: must be in 0..{n_envs - unmonitored} (n_envs - unmonitored), got {shadow}")
     if shadow and (safety is None or not safety.enabled):
-        raise ValueError("shadow: needs a safety monitor (safety=rss or rss_paper)")
+        raise ValueError("shadow: needs a safety monitor (safety=rss, rss_exact or rss_paper)")
     subprocess = n_envs > 1
     watcher = dataclasses.replace(safety, shadow=True) if shadow else None
     monitors = [safety] * (n_envs - unmonitored - shadow) + [watcher] * shadow + [None] * unmonitored

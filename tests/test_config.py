@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,8 @@ def test_safety_and_faults_swap() -> None:
     cfg = load_train_config(CONFIG_DIR, ["safety=off", "faults=dropout30"])
     assert not cfg.safety.enabled and cfg.faults.dropout == 0.3
     assert load_train_config(CONFIG_DIR, ["safety=rss_paper"]).safety.response_time == 1.0
+    exact, rss = (load_train_config(CONFIG_DIR, [f"safety={name}"]).safety for name in ("rss_exact", "rss"))
+    assert exact.exact_braking_need and dataclasses.replace(exact, exact_braking_need=False) == rss
 
 
 @pytest.mark.parametrize(("n_envs", "unmonitored", "shadow"), [(2, 0, 2), (3, 1, 2), (1, 1, 0)])
