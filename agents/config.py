@@ -52,7 +52,7 @@ class AgentConfig:
     """How many of the monitored training envs run the monitor in shadow mode (``safety.shadow``): it
     changes nothing, so the policy meets the crashes the monitor would have prevented there, and is
     charged the override price wherever the monitor would have stepped in, as in the monitored envs.
-    ``all`` = every monitored env, whatever ``n_envs`` resolves to on the machine."""
+    ``all`` = every monitored env, whatever ``n_envs`` resolves to on the machine (none with ``safety=off``)."""
     correction_coef: float = 0.0
     """Weight of a cross-entropy, fitted after every PPO update, that pulls the policy toward the
     action the safety monitor stood behind on the steps it corrected (:mod:`agents.corrections`); 0 = off."""
@@ -168,10 +168,13 @@ class AgentConfig:
     def resolved_n_envs(self) -> int:
         return self.n_envs or os.cpu_count() or 1
 
-    def resolved_shadow_envs(self) -> int:
-        """How many training envs run a shadow monitor, with ``all`` counted on this machine."""
+    def resolved_shadow_envs(self, monitor: bool) -> int:
+        """How many training envs run a shadow monitor, with ``all`` counted on this machine.
+
+        :param monitor: whether the run has a safety monitor at all; without one, ``all`` is none
+        """
         if self.shadow_envs == "all":
-            return self.resolved_n_envs() - self.unmonitored_envs
+            return self.resolved_n_envs() - self.unmonitored_envs if monitor else 0
         return self.shadow_envs
 
 
@@ -373,7 +376,7 @@ class TrainConfig:
                 f"reward.shaping_gamma: must equal agent.gamma ({self.agent.gamma}) for the potential-based "
                 f"headway term to leave the optimal policy unchanged, got {self.reward.shaping_gamma}"
             )
-        if self.agent.resolved_shadow_envs() and not self.safety.enabled:
+        if self.agent.resolved_shadow_envs(monitor=self.safety.enabled) and not self.safety.enabled:
             raise ValueError("agent.shadow_envs: a shadow monitor needs the monitor (safety=rss, rss_exact, rss_paper)")
         self.faults.check_env(self.env)
         if self.perception.checkpoint is not None and self.agent.policy != "cnn":

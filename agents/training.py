@@ -134,7 +134,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         faults=cfg.faults,
         expert=cfg.driver if imitate or distill else None,
         unmonitored=cfg.agent.unmonitored_envs,
-        shadow=cfg.agent.resolved_shadow_envs(),
+        shadow=cfg.agent.resolved_shadow_envs(monitor=cfg.safety.enabled),
         planner=cfg.imitation.planner(),
         facts=aux is not None,
     )

@@ -71,10 +71,14 @@ def test_safety_and_faults_swap() -> None:
     assert exact.exact_braking_need and dataclasses.replace(exact, exact_braking_need=False) == rss
 
 
-@pytest.mark.parametrize(("n_envs", "unmonitored", "shadow"), [(2, 0, 2), (3, 1, 2), (1, 1, 0)])
-def test_all_shadow_envs_counts_the_monitored_ones(n_envs: int, unmonitored: int, shadow: int) -> None:
+@pytest.mark.parametrize(
+    ("n_envs", "unmonitored", "safety", "shadow"),
+    [(2, 0, "rss", 2), (3, 1, "rss", 2), (1, 1, "rss", 0), (2, 0, "off", 0)],
+)
+def test_all_shadow_envs_counts_the_monitored_ones(n_envs: int, unmonitored: int, safety: str, shadow: int) -> None:
     overrides = [f"agent.n_envs={n_envs}", f"agent.unmonitored_envs={unmonitored}", "agent.shadow_envs=all"]
-    assert load_train_config(CONFIG_DIR, overrides).agent.resolved_shadow_envs() == shadow
+    cfg = load_train_config(CONFIG_DIR, [*overrides, f"safety={safety}"])
+    assert cfg.agent.resolved_shadow_envs(monitor=cfg.safety.enabled) == shadow
 
 
 def test_saved_config_has_one_key_per_group() -> None:
@@ -117,7 +121,6 @@ def test_driver_style_comes_from_its_group() -> None:
             "agent.shadow_envs: must be all or in 0..n_envs - unmonitored_envs (1), got 2",
         ),
         (["safety=off", "agent.shadow_envs=1"], "agent.shadow_envs: a shadow monitor needs the monitor"),
-        (["safety=off", "agent.shadow_envs=all"], "agent.shadow_envs: a shadow monitor needs the monitor"),
         (["agent.shadow_envs=some"], "agent.shadow_envs: expected int | 'all', got 'some'"),
         (["resume=true"], "resume: needs run.name"),
         (["resume=true", "run.name=missing"], "resume: no saved config at"),
