@@ -7,7 +7,7 @@
 
 Writes DIR/metrics.json, DIR/episodes.csv and DIR/videos/*.mp4, or with suite=emergency
 DIR/scenarios.json and DIR/scenarios.csv (DIR = out, default <run>/eval or eval/<policy>).
-The safety monitor is on by default (safety=rss). Any config group or key can be overridden.
+The safety monitor is on by default (safety=rss_exact). Any config group or key can be overridden.
 """
 
 from __future__ import annotations

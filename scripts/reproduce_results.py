@@ -23,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINES = ("slower", "idm", "rules", "random", "faster", "idle")
+MONITOR = "safety=rss_exact"  # the evaluation default (configs/evaluate.yaml), spelled out in the commands printed
 
 
 def run(script: str, *args: str) -> None:
@@ -57,10 +58,10 @@ def main(argv: list[str]) -> int:
 
     n = f"episodes={args.episodes}"
     rows = {
-        "agent + monitor": evaluate(out / "agent_rss", f"run={run_dir}", n, "safety=rss", "video=1"),
+        "agent + monitor": evaluate(out / "agent_rss", f"run={run_dir}", n, MONITOR, "video=1"),
         "agent, no monitor": evaluate(out / "agent_off", f"run={run_dir}", n, "safety=off"),
         "agent + monitor, 30% camera dropout": evaluate(
-            out / "agent_rss_dropout30", f"run={run_dir}", n, "safety=rss", "faults=dropout30"
+            out / "agent_rss_dropout30", f"run={run_dir}", n, MONITOR, "faults=dropout30"
         ),
     }
     for policy in BASELINES:
