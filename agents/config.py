@@ -376,7 +376,7 @@ class TrainConfig:
                 f"reward.shaping_gamma: must equal agent.gamma ({self.agent.gamma}) for the potential-based "
                 f"headway term to leave the optimal policy unchanged, got {self.reward.shaping_gamma}"
             )
-        if self.agent.resolved_shadow_envs(monitor=self.safety.enabled) and not self.safety.enabled:
+        if self.agent.shadow_envs not in (0, "all") and not self.safety.enabled:  # all = none without a monitor
             raise ValueError("agent.shadow_envs: a shadow monitor needs the monitor (safety=rss, rss_exact, rss_paper)")
         self.faults.check_env(self.env)
         if self.perception.checkpoint is not None and self.agent.policy != "cnn":
