@@ -116,6 +116,10 @@ class RewardConfig:
     brake, nothing else) is not an override for the ``override`` term, so the term separates a policy
     that asked to brake from one that left the braking to the monitor. The monitor's own
     ``info["safety"]["overridden"]`` (and the evaluation's override rate) still counts that step."""
+    override_repeat: float = 0.0
+    """Weight of the repeated-override indicator (1 when the ``override`` term is 1 on this step and was on the
+    step before), on top of override: the price of a second, third... consecutive override, so under a shadow
+    monitor each ignored warning costs more than the first."""
     emergency_brake: float = 0.0
     """Weight of the emergency-brake indicator (1 when the monitor's AEB braked during the step), on top of override."""
     lane_change_refused: float = 0.0

@@ -7,9 +7,9 @@ function here plus one field (and YAML key) there.
 
 Potential-based terms (Ng, Harada & Russell 1999) add ``gamma * phi(s') - phi(s)``,
 which leaves the optimal policy unchanged; here that is ``headway``. The other
-shaping terms (``lane_change``, ``comfort``, ``override``, ``emergency_brake``, ``lane_change_refused``,
-``floor_trap``, ``slow_leader``, ``bare_crash``, ``off_road``) are plain costs: they do change what is
-optimal, on purpose.
+shaping terms (``lane_change``, ``comfort``, ``override``, ``override_repeat``, ``emergency_brake``,
+``lane_change_refused``, ``floor_trap``, ``slow_leader``, ``bare_crash``, ``off_road``) are plain costs: they do
+change what is optimal, on purpose.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class StepContext:
     terminated: bool
     cfg: RewardConfig
     prev: dict[str, Any]
-    """The previous step's ``lane``, ``action`` and ``danger``."""
+    """The previous step's ``lane``, ``action``, ``danger`` and ``overridden`` (its ``override`` term was 1)."""
     danger: float = 0.0
     """This step's headway danger (see :func:`danger`), computed once per step."""
 
@@ -114,6 +114,14 @@ def override(ctx: StepContext) -> float:
     # action alike; sparing SLOWER makes asking to brake there pay (README, Rewards: what that did).
     asked_to_brake = safety.get("reason") == "emergency_brake" and safety.get("proposed_action") == SLOWER
     return 0.0 if ctx.cfg.override_spares_slower and asked_to_brake else 1.0
+
+
+@reward_term("override_repeat")
+def override_repeat(ctx: StepContext) -> float:
+    # Under a shadow monitor an override is a warning the policy may ignore, and the override price alone charges
+    # each ignored warning like the first; bare crashes came after two or three of them (README, Rewards). Pricing
+    # the repeats on top makes a second ignored warning cost what a crash does, before the crash.
+    return float(override(ctx) > 0 and ctx.prev.get("overridden", False))
 
 
 @reward_term("emergency_brake")
@@ -236,8 +244,9 @@ class NamedRewardWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self.cfg = cfg
         self._prev: dict[str, Any] = {}
 
-    def _remember(self, action: int | None, now_danger: float) -> None:
-        self._prev = {"lane": ego_lane(self.env.unwrapped), "action": action, "danger": now_danger}
+    def _remember(self, action: int | None, now_danger: float, overridden: bool = False) -> None:
+        lane = ego_lane(self.env.unwrapped)
+        self._prev = {"lane": lane, "action": action, "danger": now_danger, "overridden": overridden}
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict]:
         obs, info = self.env.reset(**kwargs)
@@ -251,6 +260,6 @@ class NamedRewardWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         ctx = StepContext(self.env.unwrapped, executed, info, terminated, self.cfg, self._prev, now_danger)
         raw = {name: float(term(ctx)) for name, term in REWARD_TERMS.items()}
         parts = combine(raw, self.cfg)
-        self._remember(executed, now_danger)
+        self._remember(executed, now_danger, overridden=raw["override"] > 0)
         info = dict(info, reward_raw=raw, reward_terms=parts)
         return obs, float(sum(parts.values())), terminated, truncated, info

@@ -309,6 +309,31 @@ def test_shadow_monitor_lets_the_crash_happen() -> None:
     assert crashed and info["safety"]["emergency_braking"] > 0
 
 
+def test_override_repeat_prices_an_ignored_warning() -> None:
+    reward = RewardConfig(override=-1.5, override_repeat=-3.5, normalize=False)
+    env, _ = scene(1, 25.0, [(1, 150.0, 0.0)], cfg=SHADOW, reward=reward)  # stopped car 45 m ahead
+    infos = [env.step(FASTER)[4] for _ in range(2)]  # warned twice, FASTER both times
+    assert [i["reward_raw"]["override"] for i in infos] == [1.0, 1.0]
+    assert [i["reward_raw"]["override_repeat"] for i in infos] == [0.0, 1.0], "the first warning costs the override"
+    assert infos[1]["reward_terms"]["override_repeat"] == pytest.approx(-3.5)
+
+
+def test_override_repeat_is_an_override_after_an_override_within_an_episode() -> None:
+    env = make_env(KINEMATICS, RewardConfig(override=-1.0, override_repeat=-1.0), safety=SafetyConfig())
+    env.action_space.seed(3)
+    repeats = firsts = 0
+    for episode in range(3):
+        env.reset(seed=40 + episode)
+        before, done = False, False
+        while not done:
+            _, _, terminated, truncated, info = env.step(env.action_space.sample())
+            now, repeat = info["reward_raw"]["override"], info["reward_raw"]["override_repeat"]
+            assert repeat == float(now > 0 and before), "a new episode starts without a warning"
+            repeats, firsts = repeats + int(repeat > 0), firsts + int(now > 0 and not before)
+            before, done = now > 0, terminated or truncated
+    assert repeats and firsts, "the random policy both repeats overrides and starts new runs of them"
+
+
 def test_shadow_monitor_counts_an_abort_it_does_not_make() -> None:
     env, monitor = scene(1, 25.0, [(0, 112.0, 15.0)], cfg=SHADOW)
     ego = env.unwrapped.vehicle
