@@ -31,8 +31,9 @@ GROUPS = (
     "run",
     "eval",
 )
-RUN_GROUPS_IN_EVAL = ("env", "reward")
-"""Groups an evaluation inherits from the run it loads; the monitor and faults are the evaluation's own."""
+RUN_GROUPS_IN_EVAL = {"env": EnvConfig, "reward": RewardConfig}
+"""Groups an evaluation inherits from the run it loads, with their schemas; the monitor and faults are the
+evaluation's own."""
 
 
 @dataclass
@@ -548,7 +549,9 @@ def _with_run_defaults(config_dir: Path, config_name: str, run_dir: Path, tmp: P
             for option in group.glob("*.yaml"):
                 (tmp / group.name / option.name).symlink_to(option)
             if group.name in RUN_GROUPS_IN_EVAL and isinstance(saved.get(group.name), dict):
-                (tmp / group.name / "_run.yaml").write_text(yaml.safe_dump(saved[group.name]))
+                # A key added after the run was trained takes its default, as loading it does, and stays settable.
+                defaults = to_dict(RUN_GROUPS_IN_EVAL[group.name]())
+                (tmp / group.name / "_run.yaml").write_text(yaml.safe_dump({**defaults, **saved[group.name]}))
     entry = yaml.safe_load((config_dir / f"{config_name}.yaml").read_text())
     entry["defaults"] = [
         {next(iter(d)): "_run"} if isinstance(d, dict) and next(iter(d)) in RUN_GROUPS_IN_EVAL else d

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from agents.config import EvalConfig, load_eval_config
 from agents.eval_job import format_metrics, run_evaluation
@@ -323,6 +324,20 @@ def test_eval_overrides_on_a_run(smoke_run: Path) -> None:
     assert cfg.env.observation == "camera" and cfg.policy == "agent"
     assert load_eval_config(CONFIG_DIR, [f"policy={smoke_run}"]).run == str(smoke_run)
     assert load_eval_config(CONFIG_DIR, [f"run={smoke_run}", "env=merge"]).env.id == "merge-v1"
+
+
+def test_eval_sets_a_key_the_run_predates(smoke_run: Path, tmp_path: Path) -> None:
+    saved = yaml.safe_load((smoke_run / "config.yaml").read_text())
+    del saved["reward"]["override_repeat"], saved["env"]["intra_frames"]  # as saved before those keys existed
+    saved["reward"]["collision"] = -7.0
+    old = tmp_path / "old_run"
+    old.mkdir()
+    (old / "config.yaml").write_text(yaml.safe_dump(saved))
+    (old / "model.zip").symlink_to(smoke_run / "model.zip")
+    assert load_eval_config(CONFIG_DIR, [f"run={old}"]).reward.override_repeat == RewardConfig().override_repeat
+    cfg = load_eval_config(CONFIG_DIR, [f"run={old}", "reward.override_repeat=-2.0", "env.intra_frames=[0.4]"])
+    assert cfg.reward.override_repeat == -2.0 and cfg.env.intra_frames == [0.4]
+    assert cfg.reward.collision == -7.0, "the run's own values stay"
 
 
 @pytest.mark.parametrize(
