@@ -119,8 +119,8 @@ def override(ctx: StepContext) -> float:
 @reward_term("override_repeat")
 def override_repeat(ctx: StepContext) -> float:
     # Under a shadow monitor an override is a warning the policy may ignore, and the override price alone charges
-    # each ignored warning like the first; bare crashes came after two or three of them (README, Rewards). Pricing
-    # the repeats on top makes a second ignored warning cost what a crash does, before the crash.
+    # each ignored warning like the first; bare crashes came after two or three of them (docs/experiments.md,
+    # session 25). Priced on top, the second ignored warning costs more than the first, before the crash.
     return float(override(ctx) > 0 and ctx.prev.get("overridden", False))
 
 
