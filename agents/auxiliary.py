@@ -73,7 +73,9 @@ class FactRegression(LabelFitting):
     :param memory: how many of the latest labelled steps are kept
     :param batch_size: minibatch size of those steps
     :param seed: seeds the draws
-    :param learning_rate: the Adam's step size
+    :param learning_rate: the Adam's step size while PPO's is at its start; it follows PPO's schedule
+        (``agent.learning_rate_final``) in proportion, so the shared extractor is not moved by the regression
+        alone once PPO's steps have shrunk
     """
 
     LOSS_KEY, SEEN_KEY = "train/aux_loss", "train/aux_labels_seen"
@@ -111,6 +113,9 @@ class FactRegression(LabelFitting):
     def optimizer(self) -> torch.optim.Optimizer:
         if self._optimizer is None:
             raise RuntimeError("FactRegression: fit before model.learn initialised the callback")
+        scale = self.model.policy.optimizer.param_groups[0]["lr"] / self.model.lr_schedule(1.0)
+        for group in self._optimizer.param_groups:
+            group["lr"] = self.learning_rate * scale
         return self._optimizer
 
     def parameters(self) -> list[nn.Parameter]:

@@ -88,7 +88,10 @@ class AgentConfig:
     aux_memory: int = 4096
     """How many of the latest PPO steps (frames and facts) are kept for that regression."""
     learning_rate: float = 5e-4
-    """Adam step size."""
+    """Adam step size at the start of PPO."""
+    learning_rate_final: float | None = None
+    """Adam step size at ``total_timesteps``, reached linearly from ``learning_rate`` (PPO's optimizer and the
+    auxiliary regression's alike); null = constant. On ``resume`` the schedule goes on from the saved step count."""
     n_steps: int = 256
     """Steps per env per rollout."""
     batch_size: int = 128
@@ -162,6 +165,11 @@ class AgentConfig:
             raise ValueError("aux_coef: needs agent.policy=cnn (it shapes the CNN's features)")
         if not 0 < self.learning_rate < 1:
             raise ValueError(f"learning_rate: must be in (0, 1), got {self.learning_rate}")
+        if self.learning_rate_final is not None and not 0 <= self.learning_rate_final <= self.learning_rate:
+            raise ValueError(
+                f"learning_rate_final: must be null or in [0, learning_rate ({self.learning_rate})], "
+                f"got {self.learning_rate_final}"
+            )
         for name in ("gamma", "gae_lambda"):
             if not 0 < getattr(self, name) <= 1:
                 raise ValueError(f"{name}: must be in (0, 1], got {getattr(self, name)}")

@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from stable_baselines3 import PPO
+from stable_baselines3.common.type_aliases import Schedule
+from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.config import AgentConfig
@@ -23,6 +25,17 @@ def policy_kwargs(cfg: AgentConfig, perception: PerceptionConfig) -> dict[str, A
             normalize_images=False,
         )
     return kwargs
+
+
+def learning_rate(cfg: AgentConfig) -> float | Schedule:
+    """PPO's step size: constant, or linear from ``learning_rate`` to ``learning_rate_final`` over the run.
+
+    SB3 evaluates a schedule on the share of ``total_timesteps`` still to go, counted from the saved step
+    count on resume, so a resumed run continues the same line.
+    """
+    if cfg.learning_rate_final is None:
+        return cfg.learning_rate
+    return LinearSchedule(cfg.learning_rate, cfg.learning_rate_final, end_fraction=1.0)
 
 
 def build_ppo(
@@ -44,7 +57,7 @@ def build_ppo(
     model = PPO(
         "CnnPolicy" if cfg.policy == "cnn" else "MlpPolicy",
         env,
-        learning_rate=cfg.learning_rate,
+        learning_rate=learning_rate(cfg),
         n_steps=cfg.n_steps,
         batch_size=cfg.batch_size,
         n_epochs=cfg.n_epochs,

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from stable_baselines3 import PPO
+from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from agents.auxiliary import FactRegression, FactsHead, explained_variance
@@ -89,6 +90,20 @@ def test_fact_regression_learns_the_facts_of_the_states_reached() -> None:
     with torch.no_grad():
         predicted = head(torch.as_tensor(obs)).numpy()
     assert min(explained_variance(predicted, facts).values()) > 0.9
+
+
+@pytest.mark.parametrize("final", [None, 0.0, 2e-3], ids=["constant", "to-zero", "to-a-fifth"])
+def test_fact_regression_follows_the_ppo_learning_rate_schedule(final: float | None) -> None:
+    lr = 1e-2 if final is None else LinearSchedule(1e-2, final, end_fraction=1.0)
+    model = PPO("MlpPolicy", DummyVecEnv([LinearFactsEnv]), learning_rate=lr, n_steps=32, batch_size=32, n_epochs=1)
+    callback = FactRegression(FactsHead(4), 1.0, memory=64, batch_size=32, learning_rate=3e-3)
+    model.learn(96, callback=callback)
+    ppo_lr = model.policy.optimizer.param_groups[0]["lr"]
+    aux_lr = callback.optimizer().param_groups[0]["lr"]
+    if final is None:
+        assert ppo_lr == 1e-2 and aux_lr == 3e-3
+    else:  # the last update ran at the end of the line; the regression's fit after it, in proportion
+        assert ppo_lr == pytest.approx(final) and aux_lr == pytest.approx(3e-3 * final / 1e-2)
 
 
 def test_fact_regression_trains_the_extractor_but_not_a_frozen_backbone() -> None:

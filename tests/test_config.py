@@ -109,6 +109,8 @@ def test_driver_style_comes_from_its_group() -> None:
         (["nope=1"], "nope: unknown key in the config"),
         (["agent.total_timesteps=many"], "agent.total_timesteps: expected an integer, got 'many'"),
         (["agent.learning_rate=2"], "agent.learning_rate: must be in (0, 1)"),
+        (["agent.learning_rate_final=0.1"], "agent.learning_rate_final: must be null or in [0, learning_rate"),
+        (["agent.learning_rate_final=-1e-4"], "agent.learning_rate_final: must be null or in [0, learning_rate"),
         (["env.observation=lidar"], "env.observation: 'lidar' is not allowed"),
         (["env.id=nowhere-v0"], "env.id: unknown env id 'nowhere-v0'"),
         (["agent=ppo_mlp", "env.observation=camera"], "agent.policy: 'mlp' does not fit"),

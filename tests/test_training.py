@@ -78,6 +78,22 @@ def test_resume_continues_step_count(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "r" / "tb").iterdir()] == ["PPO_1"]
 
 
+def test_learning_rate_falls_linearly_and_resume_continues_the_line(tmp_path: Path) -> None:
+    where = ["run.name=lr", f"run.dir={tmp_path}"]
+    overrides = [*SMOKE, *where, "agent.n_envs=1", "eval.episodes=0", "agent.total_timesteps=128"]
+    overrides += ["agent.n_steps=32", "agent.learning_rate=1e-3", "agent.learning_rate_final=0"]
+    train(load_train_config(CONFIG_DIR, overrides))
+    train(load_train_config(CONFIG_DIR, [*where, "resume=true", "agent.total_timesteps=256"]))
+    steps, rates = read_scalars(tmp_path / "lr" / "tb", ["train/learning_rate"])["train/learning_rate"]
+    # SB3 writes an update's rate with the next rollout's logs (none after the last update of a call): the
+    # rate logged at step s is the one the update after step s - 32 ran with, 1 - (s - 32) / total of the way.
+    assert steps.tolist() == [64, 96, 128, 192, 224, 256]
+    expected = [1e-3 * (1 - (s - 32) / 128) for s in steps[:3]] + [1e-3 * (1 - (s - 32) / 256) for s in steps[3:]]
+    assert rates.tolist() == pytest.approx(expected, abs=1e-9)
+    model = load_ppo(tmp_path / "lr" / "model.zip", None, load_train_config(CONFIG_DIR, []).agent)
+    assert model.lr_schedule(1.0) == pytest.approx(1e-3) and model.lr_schedule(0.0) == 0.0
+
+
 def test_resume_rejects_mismatched_checkpoint(tmp_path: Path) -> None:
     where = ["run.name=m", f"run.dir={tmp_path}"]
     train(load_train_config(CONFIG_DIR, [*SMOKE, *where, "agent.n_envs=1", "eval.episodes=0"]))
