@@ -91,7 +91,8 @@ class AgentConfig:
     """Adam step size at the start of PPO."""
     learning_rate_final: float | None = None
     """Adam step size at ``total_timesteps``, reached linearly from ``learning_rate`` (PPO's optimizer and the
-    auxiliary regression's alike); null = constant. On ``resume`` the schedule goes on from the saved step count."""
+    auxiliary regression's alike); null = constant. On ``resume`` it goes on from the saved step count, toward the
+    resumed ``total_timesteps``."""
     n_steps: int = 256
     """Steps per env per rollout."""
     batch_size: int = 128

@@ -31,7 +31,7 @@ def learning_rate(cfg: AgentConfig) -> float | Schedule:
     """PPO's step size: constant, or linear from ``learning_rate`` to ``learning_rate_final`` over the run.
 
     SB3 evaluates a schedule on the share of ``total_timesteps`` still to go, counted from the saved step
-    count on resume, so a resumed run continues the same line.
+    count on resume: the same total continues the same line, a larger one redraws it from there.
     """
     if cfg.learning_rate_final is None:
         return cfg.learning_rate
