@@ -212,6 +212,15 @@ def format_metrics(m: dict[str, Any]) -> str:
         rows.append(
             ("hidden crash", f"{m['hidden_crashes']} overrides whose proposal crashed without the monitor ({share})")
         )
+    if m.get("flagged_lane_changes_per_episode"):
+        crashed = m.get("flagged_lane_change_crashes", 0)
+        rows.append(
+            (
+                "risky merges",
+                f"{m['flagged_lane_changes_per_episode']:.2f} / episode refused by the monitor's check"
+                f" (shadow: would have been), {crashed} ended in a crash",
+            )
+        )
     if m.get("floor_trap_share") is not None:
         trap = "held at the lowest target speed, closing in on a slower car"
         rows.append(("floor traps", f"{m['floor_trap_share']:.1%} of steps ({trap})"))

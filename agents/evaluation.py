@@ -15,6 +15,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from envs.safety_monitor import LANE_LEFT, LANE_RIGHT, REFLEX_REASONS
 from envs.scene import boxed_in, crash_kind, ego_ttc, placements
 
 EVAL_SEED_BASE = 1_000_000
@@ -50,6 +51,11 @@ class EpisodeResult:
     """Steps on which the policy's learned shield replaced its first choice (``agents.shield``)."""
     hidden_crashes: int | None = None
     """Overrides whose proposal, replayed without the monitor, crashed (``envs.bare_replay``); None: no replay ran."""
+    flagged_lane_changes: int = 0
+    """Lane changes the policy proposed and the monitor's decision check refused (under a shadow monitor: would
+    have refused, and they ran)."""
+    flagged_lane_change_crashes: int = 0
+    """Of those, the ones whose step ended in a crash (only a shadow monitor lets them run)."""
     intervention_reasons: dict[str, int] = field(default_factory=dict)
     """Those steps counted by the monitor's reason (``rss_front``, ``emergency_brake``, ...)."""
     min_ttc: float = math.inf
@@ -81,6 +87,7 @@ class EpisodeResult:
             "interventions": self.interventions,
             "vetoes": self.vetoes,
             "hidden_crashes": self.hidden_crashes,
+            "flagged_lane_changes": self.flagged_lane_changes,
             "min_ttc": None if math.isinf(self.min_ttc) else self.min_ttc,
         }
 
@@ -91,6 +98,17 @@ def _hidden_crashes(results: list[EpisodeResult]) -> dict[str, Any]:
     if not replayed:
         return {"hidden_crashes": None, "hidden_crash_episodes": None}
     return {"hidden_crashes": sum(replayed), "hidden_crash_episodes": sum(n > 0 for n in replayed) / len(replayed)}
+
+
+def flagged_lane_change(safety: dict[str, Any]) -> bool:
+    """Whether a step's ``info["safety"]`` says the policy proposed a lane change that the monitor's decision check
+    refused, or in shadow mode would have. A lane change off the road (``no_lane``) is a no-op, not a risk."""
+    reason = safety.get("reason")
+    return (
+        safety.get("proposed_action") in (LANE_LEFT, LANE_RIGHT)
+        and bool(safety.get("overridden", False))
+        and reason not in (*REFLEX_REASONS, "no_lane")
+    )
 
 
 def eval_seeds(n: int, offset: int = 0) -> list[int]:
@@ -136,6 +154,9 @@ def run_episode(
         safety = info.get("safety", {})
         if "bare_crash" in safety:
             result.hidden_crashes = (result.hidden_crashes or 0) + int(safety["bare_crash"])
+        if flagged_lane_change(safety):
+            result.flagged_lane_changes += 1
+            result.flagged_lane_change_crashes += int(bool(info.get("crashed", False)))
         if safety.get("overridden", False):
             result.interventions += 1
             reason = str(safety.get("reason") or "unknown")
@@ -222,6 +243,8 @@ def summarize(results: list[EpisodeResult]) -> dict[str, Any]:
         "floor_trap_share": sum(r.floor_traps for r in results) / steps if steps else 0.0,
         "slow_leader_share": sum(r.slow_leaders for r in results) / steps if steps else 0.0,
         **_hidden_crashes(results),
+        "flagged_lane_changes_per_episode": float(np.mean([r.flagged_lane_changes for r in results])),
+        "flagged_lane_change_crashes": sum(r.flagged_lane_change_crashes for r in results),
         "interventions_by_reason": _reason_totals(results),
         "crashes_by_kind": _crash_kinds(results),
         **_traffic_split(results, all_speeds),

@@ -27,6 +27,8 @@ from envs.safety import RSSParams, safe_longitudinal_distance, time_to_collision
 
 LANE_LEFT, IDLE, LANE_RIGHT, FASTER, SLOWER = 0, 1, 2, 3, 4
 SEARCH_RANGE = 120.0  # m along the road; nothing farther matters within a 1 s decision
+REFLEX_REASONS = ("evasive_steer", "lane_change_aborted", "emergency_brake")
+"""Reasons of overrides made between decisions; every other reason is the decision check's verdict."""
 
 
 class _ReflexHook:
@@ -277,12 +279,13 @@ class SafetyMonitor(gym.Wrapper, gym.utils.RecordConstructorArgs):
             executed = proposed
         self._frame_ttc, self._aeb_frames, self._aborts, self._swerves = math.inf, 0, 0, 0
         obs, reward, terminated, truncated, info = self.env.step(executed)
+        swerve, abort, brake = REFLEX_REASONS
         if reason is None and self._swerves:
-            reason = "evasive_steer"
+            reason = swerve
         if reason is None and self._aborts:
-            reason = "lane_change_aborted"
+            reason = abort
         if reason is None and self._aeb_frames:
-            reason = "emergency_brake"
+            reason = brake
         overridden = reason is not None
         self.interventions += int(overridden)
         info = dict(info)

@@ -12,7 +12,7 @@ import yaml
 
 from agents.config import EvalConfig, load_eval_config
 from agents.eval_job import format_metrics, run_evaluation
-from agents.evaluation import EpisodeResult, run_episode, summarize, wilson_interval
+from agents.evaluation import EpisodeResult, flagged_lane_change, run_episode, summarize, wilson_interval
 from agents.policies import BASELINES, LookaheadPolicy, make_baseline
 from agents.schema import ConfigError
 from envs import EnvConfig, RewardConfig, make_env
@@ -197,6 +197,41 @@ def test_summarize_counts_floor_traps_and_slow_leaders_per_step() -> None:
     assert m["slow_leader_share"] == pytest.approx(0.25)
     assert "floor traps   50.0% of steps" in format_metrics(m)
     assert "slow leader   25.0% of steps" in format_metrics(m)
+
+
+@pytest.mark.parametrize(
+    ("safety", "flagged"),
+    [
+        ({"proposed_action": 0, "overridden": True, "reason": "rss_rear"}, True),
+        ({"proposed_action": 2, "overridden": True, "reason": "ttc_front"}, True),
+        ({"proposed_action": 0, "overridden": True, "reason": "no_lane"}, False),  # a no-op in highway-env
+        ({"proposed_action": 2, "overridden": True, "reason": "lane_change_aborted"}, False),  # a reflex, not the check
+        ({"proposed_action": 2, "overridden": True, "reason": "emergency_brake"}, False),
+        ({"proposed_action": 0, "overridden": False, "reason": ""}, False),
+        ({"proposed_action": 3, "overridden": True, "reason": "rss_front"}, False),  # not a lane change
+        ({}, False),  # no monitor
+    ],
+)
+def test_flagged_lane_change(safety: dict, flagged: bool) -> None:
+    assert flagged_lane_change(safety) is flagged
+
+
+@pytest.mark.parametrize("shadow", [True, False])
+def test_flagged_lane_changes_counted_under_either_monitor(shadow: bool) -> None:
+    env = make_env(KINEMATICS, RewardConfig(), safety=SafetyConfig(shadow=shadow))
+    seeds = (1_000_000, 1_000_001, 1_000_002)
+    results = [run_episode(env, make_baseline("random", 5), seed) for seed in seeds]
+    m = summarize(results)
+    assert m["flagged_lane_changes_per_episode"] == pytest.approx(np.mean([r.flagged_lane_changes for r in results]))
+    assert sum(r.flagged_lane_changes for r in results) > 0, "a random policy proposes unsafe lane changes"
+    assert 0 <= m["flagged_lane_change_crashes"] <= sum(r.crashed for r in results)
+    assert "risky merges" in format_metrics(m)
+
+
+def test_no_flagged_lane_changes_without_a_monitor() -> None:
+    env = make_env(KINEMATICS, RewardConfig())
+    results = [run_episode(env, make_baseline("random", 5), seed) for seed in (1_000_000, 1_000_001)]
+    assert summarize(results)["flagged_lane_changes_per_episode"] == 0
 
 
 def read_video(path: Path) -> tuple[dict, list[np.ndarray]]:
