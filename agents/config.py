@@ -280,6 +280,10 @@ class ShieldConfig:
     of the simulator without the monitor (~0.1 s a state); ``both``, either."""
     horizon: int = 3
     """Decisions of the ``replay`` labels, the labelled one included."""
+    continuation: Literal["slower", "rules"] = "slower"
+    """Who drives a ``replay`` label's copy after the labelled action: ``slower``, SLOWER on every decision
+    (was the action itself a mistake?); ``rules``, the rule-based driver (``driver`` config), which changes
+    lanes where a gap opens (does the action lead into a trap with no way out, over ~8 decisions?)."""
     threshold: float = 0.5
     """The shield vetoes an action whose predicted probability of being unsafe exceeds this."""
     hidden: int = 128
@@ -298,6 +302,8 @@ class ShieldConfig:
             raise ValueError(f"steps: must be >= 0, got {self.steps}")
         if self.source not in ("monitor", "replay", "both"):
             raise ValueError(f"source: must be monitor, replay or both, got {self.source!r}")
+        if self.continuation not in ("slower", "rules"):
+            raise ValueError(f"continuation: must be slower or rules, got {self.continuation!r}")
         for name in ("horizon", "hidden", "epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")

@@ -21,7 +21,7 @@ from agents.config import ShieldConfig, TrainConfig, compose
 from agents.schema import ConfigError, from_dict
 from agents.shield import SHIELD_FILE, Shield, ShieldHead, policy_features, save_shield
 from agents.vec_env import make_vec_env
-from envs.action_risks import N_ACTIONS
+from envs.action_risks import N_ACTIONS, RiskSpec
 from envs.io import write_json
 
 
@@ -100,6 +100,7 @@ def fit_shield(model: Any, venv: VecEnv, cfg: ShieldConfig, seed: int) -> tuple[
         {
             "source": cfg.source,
             "horizon": cfg.horizon,
+            "continuation": cfg.continuation,
             "threshold": cfg.threshold,
             "collect_s": round(collected, 1),
             "fit_s": round(time.monotonic() - start - collected, 1),
@@ -118,7 +119,7 @@ def learn_shield(model: Any, cfg: TrainConfig, run_dir: Path) -> Shield:
         cfg.run.seed + n_envs,
         safety=cfg.safety,
         faults=cfg.faults,
-        risks=(cfg.shield.source, cfg.shield.horizon),
+        risks=RiskSpec(cfg.shield.source, cfg.shield.horizon, cfg.shield.continuation, cfg.driver),
     )
     try:
         shield, report = fit_shield(model, venv, cfg.shield, cfg.run.seed)

@@ -10,7 +10,7 @@ import gymnasium as gym
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecMonitor
 
 from envs import EnvConfig, RewardConfig, make_env
-from envs.action_risks import ActionRisks, RiskSource
+from envs.action_risks import ActionRisks, RiskSpec
 from envs.advice import ExpertAdvice
 from envs.config import FaultsConfig, SafetyConfig
 from envs.drivers import DriverParams, OvertakingDriver
@@ -27,7 +27,7 @@ def _build(
     expert: DriverParams | None = None,
     planner: PlannerParams | None = None,
     facts: bool = False,
-    risks: tuple[RiskSource, int] | None = None,
+    risks: RiskSpec | None = None,
 ) -> gym.Env:
     if in_subprocess:
         # Ctrl-C reaches the whole process group; the parent alone decides how to stop,
@@ -37,7 +37,10 @@ def _build(
     if facts:
         env = SceneFacts(env)
     if risks is not None:
-        env = ActionRisks(env, risks[0], safety if safety is not None and safety.enabled else None, risks[1])
+        checks = safety if safety is not None and safety.enabled else None
+        env = ActionRisks(
+            env, risks.source, checks, risks.horizon, continuation=risks.continuation, driver=risks.driver
+        )
     if expert is not None:
         # The expert proposes only what the monitor would accept (its defaults where there is none).
         checks = safety if safety is not None and safety.enabled else SafetyConfig()
@@ -57,7 +60,7 @@ def make_vec_env(
     unmonitored: int = 0,
     planner: PlannerParams | None = None,
     facts: bool = False,
-    risks: tuple[RiskSource, int] | None = None,
+    risks: RiskSpec | None = None,
     shadow: int = 0,
 ) -> VecEnv:
     """``n_envs`` copies of the env; env i is seeded with ``seed + i`` at its first reset.
@@ -74,8 +77,8 @@ def make_vec_env(
     :param planner: the advice comes from a lookahead planner over that driver, with these settings
         (:mod:`envs.planner`); ``None``: from the driver itself
     :param facts: add the scene's ground-truth facts to every info (``scene_facts``, :mod:`envs.facts`)
-    :param risks: (source, horizon): label every state with its unsafe meta-actions (``action_risks``,
-        :mod:`envs.action_risks`)
+    :param risks: label every state with its unsafe meta-actions (``info["action_risks"]``,
+        :mod:`envs.action_risks`) by these settings
     :param shadow: how many of the monitored envs (the last ones before the unmonitored) run the monitor
         in shadow mode (``SafetyConfig.shadow``: it reports and charges, and changes nothing)
     """

@@ -12,6 +12,7 @@ The copy shares the env's random state, so the other drivers behave as they woul
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -30,15 +31,19 @@ def bare_copy(env: gym.Env, reach: float | None = None) -> gym.Env:
     return twin
 
 
-def replay_crashes(twin: gym.Env, action: int, horizon: int) -> bool:
-    """Whether ``twin`` (a :func:`bare_copy`) crashes under ``action`` then SLOWER, within ``horizon`` decisions."""
+def replay_crashes(twin: gym.Env, action: int, horizon: int, then: Callable[[Any], int] | None = None) -> bool:
+    """Whether ``twin`` (a :func:`bare_copy`) crashes within ``horizon`` decisions under ``action``, then SLOWER.
+
+    :param then: what drives after ``action``: a function of the unwrapped simulator returning a meta-action
+        (e.g. a rule-based driver's ``act``); None = SLOWER
+    """
     for _ in range(horizon):
         _, _, terminated, truncated, info = twin.step(action)
         if info.get("crashed", False):
             return True
         if terminated or truncated:
             return False
-        action = SLOWER
+        action = SLOWER if then is None else then(twin.unwrapped)
     return False
 
 

@@ -19,8 +19,9 @@ from agents.shield import SHIELD_FILE, Shield, ShieldFileError, ShieldHead, load
 from agents.shield_fit import collect_labelled, fit_head, load_shield_job
 from agents.vec_env import make_vec_env
 from envs import EnvConfig, RewardConfig, make_env
-from envs.action_risks import ActionRisks, monitor_refusals, replay_risks
+from envs.action_risks import ActionRisks, RiskSpec, monitor_refusals, replay_risks
 from envs.config import SafetyConfig
+from envs.drivers import DriverParams, OvertakingDriver
 from envs.safety_monitor import FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER, ActionChecker
 
 
@@ -64,9 +65,23 @@ def test_replay_labels_see_which_actions_crash() -> None:
     np.testing.assert_array_equal(env.unwrapped.vehicle.position, before)  # copies only
 
 
-@pytest.mark.parametrize("source", ["monitor", "replay", "both"])
-def test_action_risks_label_every_state_on_camera_frames(source: str) -> None:
-    env = ActionRisks(make_env(EnvConfig(), RewardConfig(), safety=SafetyConfig()), source, SafetyConfig())
+def test_rules_continuation_finds_the_way_out_that_slower_cannot() -> None:
+    # At SLOWER's 20-m/s floor, 25 m behind a car at 12 m/s, the lane alongside free: holding SLOWER
+    # crashes whatever comes first, while the rules change lanes on the next decision.
+    env, _ = scene(0, 20.0, [(0, 130.0, 12.0)])
+    slower = replay_risks(env, horizon=8, reach=150.0)
+    rules = replay_risks(env, horizon=8, reach=150.0, driver=OvertakingDriver())
+    assert slower[IDLE] == slower[SLOWER] == slower[FASTER] == 1.0
+    assert rules[IDLE] == rules[SLOWER] == 0.0
+    assert rules[LANE_RIGHT] == slower[LANE_RIGHT] == 0.0  # out at once: safe either way
+
+
+@pytest.mark.parametrize(
+    ("source", "continuation"), [("monitor", "slower"), ("replay", "slower"), ("both", "slower"), ("both", "rules")]
+)
+def test_action_risks_label_every_state_on_camera_frames(source: str, continuation: str) -> None:
+    env = make_env(EnvConfig(), RewardConfig(), safety=SafetyConfig())
+    env = ActionRisks(env, source, SafetyConfig(), horizon=4, continuation=continuation, driver=DriverParams())
     obs, info = env.reset(seed=500_000)
     assert obs.std() > 0, "camera frames must not be blank"
     labels = [info["action_risks"]]
@@ -83,6 +98,8 @@ def test_action_risks_label_every_state_on_camera_frames(source: str) -> None:
         ({"source": "oracle"}, ValueError, "source"),
         ({"horizon": 0}, ValueError, "horizon"),
         ({"reach": -1.0}, ValueError, "reach"),
+        ({"continuation": "planner"}, ValueError, "continuation"),
+        ({"continuation": "rules", "driver": {"headway": 0.3}}, TypeError, "DriverParams"),
     ],
 )
 def test_action_risks_refuse_bad_arguments(kwargs: dict, error: type, match: str) -> None:
@@ -169,7 +186,7 @@ class _Always:
 
 
 def test_collection_labels_the_states_the_policy_reaches() -> None:
-    venv = make_vec_env(EnvConfig(), RewardConfig(), 1, 0, safety=SafetyConfig(), risks=("monitor", 3))
+    venv = make_vec_env(EnvConfig(), RewardConfig(), 1, 0, safety=SafetyConfig(), risks=RiskSpec("monitor", 3))
     try:
         observations, labels = collect_labelled(_Always(FASTER), venv, 12)
     finally:
@@ -187,6 +204,7 @@ def test_collection_labels_the_states_the_policy_reaches() -> None:
         (["run={run}", "agent.gamma=0.5"], "agent.gamma: only shield"),
         (["run={run}", "shield=none"], "shield.steps"),
         (["run={run}", "shield=learned", "shield.threshold=2"], "threshold"),
+        (["run={run}", "shield=learned", "shield.continuation=planner"], "continuation"),
     ],
 )
 def test_fit_shield_job_refuses_bad_requests(smoke_run: Path, argv: list, match: str) -> None:
@@ -217,10 +235,11 @@ def test_training_ends_with_its_snapshots_and_shield_when_configured(tmp_path: P
 def test_a_run_fits_a_shield_and_evaluates_through_it(smoke_run: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     shutil.copytree(smoke_run, run)
-    proc = run_script("fit_shield.py", f"run={run}", "shield=learned", "shield.steps=40", "shield.epochs=3")
+    labels = ["shield.source=both", "shield.horizon=4", "shield.continuation=rules"]
+    proc = run_script("fit_shield.py", f"run={run}", "shield=learned", "shield.steps=40", "shield.epochs=3", *labels)
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads((run / "shield.json").read_text())
-    assert report["states"] == 40 and report["source"] == "monitor"
+    assert report["states"] == 40 and report["source"] == "both" and report["continuation"] == "rules"
     for shield in ("true", "false"):
         out = tmp_path / f"eval_{shield}"
         proc = run_script("evaluate.py", f"run={run}", "episodes=1", f"learned_shield={shield}", f"out={out}")
