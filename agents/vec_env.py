@@ -36,15 +36,14 @@ def _build(
     env = make_env(env_cfg, reward_cfg, safety=safety, faults=faults)
     if facts:
         env = SceneFacts(env)
+    active = safety if safety is not None and safety.enabled else None
     if risks is not None:
-        checks = safety if safety is not None and safety.enabled else None
         env = ActionRisks(
-            env, risks.source, checks, risks.horizon, continuation=risks.continuation, driver=risks.driver
+            env, risks.source, active, risks.horizon, continuation=risks.continuation, driver=risks.driver
         )
     if expert is not None:
         # The expert proposes only what the monitor would accept (its defaults where there is none).
-        checks = safety if safety is not None and safety.enabled else SafetyConfig()
-        env = ExpertAdvice(env, OvertakingDriver(expert, safety=checks))
+        env = ExpertAdvice(env, OvertakingDriver(expert, safety=active or SafetyConfig()))
         env.teach_with(planner)
     return env
 
