@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agents.schema import ConfigError, explain_unknown_key, from_dict, to_dict
+from envs.action_risks import CONTINUATIONS
 from envs.config import EnvConfig, FaultsConfig, RewardConfig, SafetyConfig
 from envs.drivers import DriverParams
 from envs.planner import PlannerParams
@@ -302,7 +303,7 @@ class ShieldConfig:
             raise ValueError(f"steps: must be >= 0, got {self.steps}")
         if self.source not in ("monitor", "replay", "both"):
             raise ValueError(f"source: must be monitor, replay or both, got {self.source!r}")
-        if self.continuation not in ("slower", "rules"):
+        if self.continuation not in CONTINUATIONS:
             raise ValueError(f"continuation: must be slower or rules, got {self.continuation!r}")
         for name in ("horizon", "hidden", "epochs", "batch_size"):
             if getattr(self, name) < 1:
