@@ -16,6 +16,7 @@ from agents.schema import ConfigError, explain_unknown_key, from_dict, to_dict
 from envs.action_risks import CONTINUATIONS
 from envs.config import EnvConfig, FaultsConfig, RewardConfig, SafetyConfig
 from envs.drivers import DriverParams
+from envs.guard import GuardParams
 from envs.planner import PlannerParams
 from perception.config import PerceptionConfig
 
@@ -35,6 +36,10 @@ GROUPS = (
 RUN_GROUPS_IN_EVAL = {"env": EnvConfig, "reward": RewardConfig}
 """Groups an evaluation inherits from the run it loads, with their schemas; the monitor and faults are the
 evaluation's own."""
+
+
+EXPERTS = ("rules", "guarded", "lookahead")
+"""Who can teach the warm start (``imitation.expert``) and label during PPO (``agent.distill_expert``)."""
 
 
 @dataclass
@@ -77,7 +82,7 @@ class AgentConfig:
     distill_rate: float = 1.0
     """Share of PPO's steps the teacher labels, in (0, 1]: bounds a planning teacher's cost
     (~0.15 s per label for ``imitation.expert=lookahead`` at horizon 3 within 150 m, ~0.1 ms for the rules)."""
-    distill_expert: Literal["rules", "lookahead"] | None = None
+    distill_expert: Literal["rules", "guarded", "lookahead"] | None = None
     """Who labels during PPO: None = the warm start's teacher (``imitation.expert``); ``rules`` or
     ``lookahead`` (with the ``imitation.lookahead_*`` settings) to warm-start from the cheap rules and
     distill a planner, whose labels cost too much to clone from."""
@@ -159,8 +164,8 @@ class AgentConfig:
             raise ValueError("distill_anneal: needs distill_coef > 0")
         if not 0 < self.distill_rate <= 1:
             raise ValueError(f"distill_rate: must be in (0, 1], got {self.distill_rate}")
-        if self.distill_expert not in (None, "rules", "lookahead"):
-            raise ValueError(f"distill_expert: must be rules, lookahead or null, got {self.distill_expert!r}")
+        if self.distill_expert not in (None, *EXPERTS):
+            raise ValueError(f"distill_expert: must be {', '.join(EXPERTS)} or null, got {self.distill_expert!r}")
         if self.aux_coef < 0:
             raise ValueError(f"aux_coef: must be >= 0, got {self.aux_coef}")
         if self.aux_coef > 0 and self.policy != "cnn":
@@ -214,14 +219,18 @@ class ImitationConfig:
     """Weight of the value head's regression onto discounted returns."""
     holdout: float = 0.1
     """Fraction of the recorded steps kept aside to measure agreement with the expert."""
-    expert: Literal["rules", "lookahead"] = "rules"
-    """Who teaches: ``rules``, the overtaking driver (``driver`` config), or ``lookahead``, a planner
-    that tries each action on a copy of the simulator with the rules driving the rollouts
-    (:mod:`envs.planner`): faster, and ~0.15 s per label at horizon 3 (``lookahead_reach`` 150 m) instead of ~0.1 ms."""
+    expert: Literal["rules", "guarded", "lookahead"] = "rules"
+    """Who teaches: ``rules``, the overtaking driver (``driver`` config); ``guarded``, the rules vetoed where
+    their action, replayed ``guard_horizon`` decisions ahead without the monitor, crashes (:mod:`envs.guard`;
+    ~0.05 s per label); or ``lookahead``, a planner that tries each action on a copy of the simulator with the
+    rules driving the rollouts (:mod:`envs.planner`): faster, and ~0.15 s per label at horizon 3
+    (``lookahead_reach`` 150 m) instead of ~0.1 ms."""
+    guard_horizon: int = 10
+    """Decisions the ``guarded`` expert replays (its action, then the rules), the first included."""
     lookahead_horizon: int = 3
     """Decisions the ``lookahead`` expert simulates per candidate action (the first included)."""
     lookahead_reach: float | None = 150.0
-    """The ``lookahead`` expert simulates only the vehicles within this many metres of the ego, ahead or
+    """The ``lookahead`` and ``guarded`` experts simulate only the vehicles within this many metres of the ego, ahead or
     behind (null: all 20, spread over ~500 m): 2.4x faster at 150 m, same choice on 89 of 90 states."""
     lookahead_override_cost: float = 5.0
     """What a monitor override costs the ``lookahead`` expert's rollouts [m/s of summed speed]. Higher
@@ -229,8 +238,10 @@ class ImitationConfig:
     4.1 %, and only at 5 did its choices crash without the monitor (README, Rule-based driver and imitation)."""
 
     def __post_init__(self) -> None:
-        if self.expert not in ("rules", "lookahead"):
-            raise ValueError(f"expert: must be rules or lookahead, got {self.expert!r}")
+        if self.expert not in EXPERTS:
+            raise ValueError(f"expert: must be one of {', '.join(EXPERTS)}, got {self.expert!r}")
+        if self.guard_horizon < 1:
+            raise ValueError(f"guard_horizon: must be >= 1, got {self.guard_horizon}")
         if self.lookahead_horizon < 1:
             raise ValueError(f"lookahead_horizon: must be >= 1, got {self.lookahead_horizon}")
         if self.lookahead_reach is not None and self.lookahead_reach <= 0:
@@ -256,14 +267,17 @@ class ImitationConfig:
     def enabled(self) -> bool:
         return self.steps > 0
 
-    def planner(self, expert: str | None = None) -> PlannerParams | None:
-        """The ``lookahead`` expert's settings; None when the rules teach.
+    def planner(self, expert: str | None = None) -> PlannerParams | GuardParams | None:
+        """The ``lookahead`` or ``guarded`` expert's settings; None when the rules teach.
 
         :param expert: who teaches (None: ``expert``), e.g. ``agent.distill_expert`` during PPO
         """
-        if (expert or self.expert) != "lookahead":
-            return None
-        return PlannerParams(self.lookahead_horizon, self.lookahead_override_cost, self.lookahead_reach)
+        expert = expert or self.expert
+        if expert == "guarded":
+            return GuardParams(self.guard_horizon, self.lookahead_reach)
+        if expert == "lookahead":
+            return PlannerParams(self.lookahead_horizon, self.lookahead_override_cost, self.lookahead_reach)
+        return None
 
 
 @dataclass
@@ -489,9 +503,11 @@ class EvalConfig:
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     faults: FaultsConfig = field(default_factory=FaultsConfig)
     driver: DriverParams = field(default_factory=DriverParams)
-    """The style of the ``rules`` baseline (and of the ``lookahead`` baseline's rollouts)."""
+    """The style of the ``rules`` baseline (and of the ``guarded`` and ``lookahead`` baselines' rollouts)."""
     planner: PlannerParams = field(default_factory=PlannerParams)
     """The ``lookahead`` baseline's horizon, override cost and reach."""
+    guard: GuardParams = field(default_factory=GuardParams)
+    """The ``guarded`` baseline's replay horizon and reach."""
     run: str | None = None
     """Training run dir with ``model.zip`` and ``config.yaml``."""
     policy: str = "agent"

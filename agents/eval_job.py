@@ -91,7 +91,7 @@ def load_classifier(run_dir: str | Path) -> tuple[Any, list[str]] | None:
 def make_policy(cfg: EvalConfig, env: Any) -> Policy:
     if cfg.policy == "agent":
         return load_agent(str(cfg.run), env, cfg.learned_shield, cfg.snapshots)
-    return make_baseline(cfg.policy, int(env.action_space.n), cfg.driver, cfg.planner)
+    return make_baseline(cfg.policy, int(env.action_space.n), cfg.driver, cfg.planner, cfg.guard)
 
 
 def episodes_csv(results: list[EpisodeResult]) -> str:

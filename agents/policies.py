@@ -13,12 +13,13 @@ import numpy as np
 
 from agents.shield import shielded_choice
 from envs.drivers import DriverParams, OvertakingDriver
+from envs.guard import GuardedDriver, GuardParams
 from envs.planner import LookaheadPlanner, PlannerParams
 from envs.scene import hand_ego_to_idm
 
 # highway-env's DiscreteMetaAction indices.
 ACTION_NAMES = {0: "LANE_LEFT", 1: "IDLE", 2: "LANE_RIGHT", 3: "FASTER", 4: "SLOWER"}
-BASELINES = ("random", "idle", "slower", "faster", "idm", "rules", "lookahead")
+BASELINES = ("random", "idle", "slower", "faster", "idm", "rules", "guarded", "lookahead")
 
 
 class Policy:
@@ -91,6 +92,25 @@ class RulesPolicy(Policy):
 
     def reset(self, env: Any, seed: int) -> None:
         self.env = env.unwrapped
+
+    def __call__(self, obs: Any) -> int:
+        return self.driver.act(self.env)
+
+
+class GuardedPolicy(Policy):
+    """The rules, vetoed where their action's bare replay crashes (:class:`envs.guard.GuardedDriver`).
+
+    Like ``lookahead`` it reads every car's future: a reference and a teacher, not a driver.
+    """
+
+    name = "guarded"
+
+    def __init__(self, driver: GuardedDriver | None = None) -> None:
+        self.driver = driver or GuardedDriver()
+        self.env: Any = None
+
+    def reset(self, env: Any, seed: int) -> None:
+        self.env = env
 
     def __call__(self, obs: Any) -> int:
         return self.driver.act(self.env)
@@ -205,16 +225,23 @@ def _same_backbone(model: Any, classifier: Any) -> bool:
 
 
 def make_baseline(
-    name: str, n_actions: int = 5, driver: DriverParams | None = None, planner: PlannerParams | None = None
+    name: str,
+    n_actions: int = 5,
+    driver: DriverParams | None = None,
+    planner: PlannerParams | None = None,
+    guard: GuardParams | None = None,
 ) -> Policy:
     """A baseline policy by name (see :data:`BASELINES`); ``driver`` is the style of ``rules`` (and of
-    ``lookahead``'s rollouts), ``planner`` the horizon, override cost and reach of ``lookahead``."""
+    ``guarded``'s and ``lookahead``'s rollouts), ``planner`` the horizon, override cost and reach of
+    ``lookahead``, ``guard`` the horizon and reach of ``guarded``."""
     if name == "random":
         return RandomPolicy(n_actions)
     if name == "idm":
         return IDMPolicy()
     if name == "rules":
         return RulesPolicy(OvertakingDriver(driver))
+    if name == "guarded":
+        return GuardedPolicy(GuardedDriver(OvertakingDriver(driver), guard))
     if name == "lookahead":
         return LookaheadPolicy(LookaheadPlanner.from_params(planner or PlannerParams(), OvertakingDriver(driver)))
     constant = {"idle": 1, "faster": 3, "slower": 4}

@@ -15,6 +15,7 @@ from envs.advice import ExpertAdvice
 from envs.config import FaultsConfig, SafetyConfig
 from envs.drivers import DriverParams, OvertakingDriver
 from envs.facts import SceneFacts
+from envs.guard import GuardParams
 from envs.planner import PlannerParams
 
 
@@ -25,7 +26,7 @@ def _build(
     faults: FaultsConfig | None,
     in_subprocess: bool,
     expert: DriverParams | None = None,
-    planner: PlannerParams | None = None,
+    planner: PlannerParams | GuardParams | None = None,
     facts: bool = False,
     risks: RiskSpec | None = None,
 ) -> gym.Env:
@@ -57,7 +58,7 @@ def make_vec_env(
     faults: FaultsConfig | None = None,
     expert: DriverParams | None = None,
     unmonitored: int = 0,
-    planner: PlannerParams | None = None,
+    planner: PlannerParams | GuardParams | None = None,
     facts: bool = False,
     risks: RiskSpec | None = None,
     shadow: int = 0,
@@ -73,8 +74,8 @@ def make_vec_env(
     :param expert: the style of a rule-based driver whose action goes into every info (``expert_action``),
         for imitation; ``None`` = no advice
     :param unmonitored: how many of the envs (the last ones) run without the monitor
-    :param planner: the advice comes from a lookahead planner over that driver, with these settings
-        (:mod:`envs.planner`); ``None``: from the driver itself
+    :param planner: the advice comes from a lookahead planner (:mod:`envs.planner`) or a guarded driver
+        (:mod:`envs.guard`) over that driver, with these settings; ``None``: from the driver itself
     :param facts: add the scene's ground-truth facts to every info (``scene_facts``, :mod:`envs.facts`)
     :param risks: label every state with its unsafe meta-actions (``info["action_risks"]``,
         :mod:`envs.action_risks`) by these settings

@@ -13,7 +13,7 @@ The copy shares the env's random state, so the other drivers behave as they woul
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 
@@ -31,20 +31,38 @@ def bare_copy(env: gym.Env, reach: float | None = None) -> gym.Env:
     return twin
 
 
-def replay_crashes(twin: gym.Env, action: int, horizon: int, then: Callable[[Any], int] | None = None) -> bool:
-    """Whether ``twin`` (a :func:`bare_copy`) crashes within ``horizon`` decisions under ``action``, then SLOWER.
+class ReplayOutcome(NamedTuple):
+    """How a replay went."""
+
+    crashed: bool
+    decisions: int
+    """Decisions driven before it crashed or ended (the crashing one excluded)."""
+    speed_sum: float
+    """The ego's speed [m/s] summed over those decisions."""
+
+
+def replay_outcome(twin: gym.Env, action: int, horizon: int, then: Callable[[Any], int] | None = None) -> ReplayOutcome:
+    """How ``twin`` (a :func:`bare_copy`) fares over ``horizon`` decisions under ``action``, then SLOWER.
 
     :param then: what drives after ``action``: a function of the unwrapped simulator returning a meta-action
         (e.g. a rule-based driver's ``act``); None = SLOWER
     """
-    for _ in range(horizon):
+    speed_sum = 0.0
+    for decision in range(horizon):
         _, _, terminated, truncated, info = twin.step(action)
         if info.get("crashed", False):
-            return True
+            return ReplayOutcome(True, decision, speed_sum)
+        speed_sum += float(info.get("speed", 0.0))
         if terminated or truncated:
-            return False
+            return ReplayOutcome(False, decision + 1, speed_sum)
         action = SLOWER if then is None else then(twin.unwrapped)
-    return False
+    return ReplayOutcome(False, horizon, speed_sum)
+
+
+def replay_crashes(twin: gym.Env, action: int, horizon: int, then: Callable[[Any], int] | None = None) -> bool:
+    """Whether ``twin`` (a :func:`bare_copy`) crashes within ``horizon`` decisions under ``action``, then SLOWER
+    (or ``then``: see :func:`replay_outcome`)."""
+    return replay_outcome(twin, action, horizon, then).crashed
 
 
 class BareReplay(gym.Wrapper, gym.utils.RecordConstructorArgs):

@@ -116,7 +116,7 @@ def test_random_baseline_is_seeded() -> None:
 
 
 def test_baseline_names() -> None:
-    assert set(BASELINES) == {"random", "idle", "slower", "faster", "idm", "rules", "lookahead"}
+    assert set(BASELINES) == {"random", "idle", "slower", "faster", "idm", "rules", "guarded", "lookahead"}
     with pytest.raises(ValueError, match="unknown policy"):
         make_baseline("teleport")
 

@@ -142,7 +142,7 @@ def test_imitation_config_errors(override: str, fragment: str) -> None:
 
 
 # ---------------------------------------------------------------- a run with it
-@pytest.mark.parametrize("expert", ["imitation.expert=rules", "imitation.expert=lookahead"])
+@pytest.mark.parametrize("expert", ["imitation.expert=rules", "imitation.expert=guarded", "imitation.expert=lookahead"])
 def test_smoke_run_with_imitation(tmp_path: Path, expert: str) -> None:
     proc = run_script(
         "train_agent.py",
@@ -155,6 +155,7 @@ def test_smoke_run_with_imitation(tmp_path: Path, expert: str) -> None:
         "imitation.epochs=2",
         expert,
         "imitation.lookahead_horizon=1",
+        "imitation.guard_horizon=2",
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     run = tmp_path / "im"
