@@ -222,7 +222,7 @@ class ImitationConfig:
     expert: Literal["rules", "guarded", "lookahead"] = "rules"
     """Who teaches: ``rules``, the overtaking driver (``driver`` config); ``guarded``, the rules vetoed where
     their action, replayed ``guard_horizon`` decisions ahead without the monitor, crashes (:mod:`envs.guard`;
-    ~0.05 s per label); or ``lookahead``, a planner that tries each action on a copy of the simulator with the
+    ~0.04 s per label); or ``lookahead``, a planner that tries each action on a copy of the simulator with the
     rules driving the rollouts (:mod:`envs.planner`): faster, and ~0.15 s per label at horizon 3
     (``lookahead_reach`` 150 m) instead of ~0.1 ms."""
     guard_horizon: int = 10
