@@ -59,10 +59,12 @@ class ExpertAdvice(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if planner is not None and not isinstance(planner, PlannerParams | GuardParams):
             raise TypeError(f"planner must be PlannerParams, GuardParams or None, got {type(planner).__name__}")
         rules = self.driver if isinstance(self.driver, OvertakingDriver) else self.driver.driver
-        if isinstance(planner, PlannerParams):
+        if planner is None:
+            self.driver = rules
+        elif isinstance(planner, PlannerParams):
             self.driver = LookaheadPlanner.from_params(planner, rules)
         else:
-            self.driver = rules if planner is None else GuardedDriver(rules, planner)
+            self.driver = GuardedDriver(rules, planner)
 
     def _advise(self, info: dict) -> dict:
         if not self.advising or (self.advice_rate < 1 and self._rng.random() >= self.advice_rate):

@@ -1,4 +1,4 @@
-"""The rule-based driver with a look at the bare future: it steers clear of traps the rules cannot see.
+"""The rule-based driver with a look at the bare future: it vetoes the rules where their action leads into a crash.
 
 The rules (:class:`envs.drivers.OvertakingDriver`) judge the present: the gap and closing speed ahead,
 the gaps in the side lanes. They walk, like our camera agents, into the floor trap: held at SLOWER's
@@ -12,6 +12,10 @@ action, then the rules, ``horizon`` decisions ahead on a copy of the simulator w
 do). Only when that replay crashes does it try the other actions, and it takes the one whose replay does
 not crash, preferring actions the monitor's decision check accepts, then the most speed covered. It reads
 every car's future: a teacher and a reference, not a deployable driver.
+
+What it cannot do (measured, README): undo a trap that the rules' way through the pack leads into long
+before the crash. One departure from the rules, the rules then driving on, does not open those, even
+20 decisions ahead; only a driver that plans at every decision stays out of them.
 """
 
 from __future__ import annotations
