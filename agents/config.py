@@ -287,8 +287,16 @@ class ShieldConfig:
     (``shield.pt``), with and without the monitor."""
 
     steps: int = 0
-    """States the trained policy reaches with the monitor and that are labelled for the fit (all envs
-    together); 0 = no shield."""
+    """States the trained policy reaches and that are labelled for the fit (all envs together); 0 = no shield."""
+    collect: Literal["monitored", "bare"] = "monitored"
+    """Where the policy drives while those states are collected: ``monitored``, with the run's monitor stepping
+    in, as when deployed with it; ``bare``, with the monitor in shadow mode (it changes nothing), so the states
+    include the close calls the bare policy drives into and the monitor would have kept it out of: the states
+    where a shield deployed without the monitor has to act. The labels are the same either way."""
+    reads: Literal["features", "frames"] = "features"
+    """What the shield reads: ``features``, a small head on the policy's frozen features (cheap to fit, but it
+    shares what the policy cannot see); ``frames``, a CNN of its own, started from a copy of the policy's backbone
+    and trained whole on the labels (``agent.policy=cnn``; a CNN pass per decision; fit it with ~10 ``epochs``)."""
     source: Literal["monitor", "replay", "both"] = "monitor"
     """What labels an action unsafe (:mod:`envs.action_risks`): ``monitor``, the monitor's decision check
     (~0.1 ms a state); ``replay``, a crash within ``horizon`` decisions of that action then SLOWER on a copy
@@ -319,6 +327,10 @@ class ShieldConfig:
             raise ValueError(f"source: must be monitor, replay or both, got {self.source!r}")
         if self.continuation not in CONTINUATIONS:
             raise ValueError(f"continuation: must be slower or rules, got {self.continuation!r}")
+        if self.reads not in ("features", "frames"):
+            raise ValueError(f"reads: must be features or frames, got {self.reads!r}")
+        if self.collect not in ("monitored", "bare"):
+            raise ValueError(f"collect: must be monitored or bare, got {self.collect!r}")
         for name in ("horizon", "hidden", "epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
@@ -407,6 +419,8 @@ class TrainConfig:
                 f"reward.shaping_gamma: must equal agent.gamma ({self.agent.gamma}) for the potential-based "
                 f"headway term to leave the optimal policy unchanged, got {self.reward.shaping_gamma}"
             )
+        if self.shield.enabled and self.shield.reads == "frames" and self.agent.policy != "cnn":
+            raise ValueError("shield.reads: frames needs camera frames and a CNN to copy (agent=ppo_cnn)")
         if self.agent.shadow_envs not in (0, "all") and not self.safety.enabled:  # all = none without a monitor
             raise ValueError("agent.shadow_envs: a shadow monitor needs the monitor (safety=rss, rss_exact, rss_paper)")
         self.faults.check_env(self.env)

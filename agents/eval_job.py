@@ -74,7 +74,7 @@ def load_run_shield(run_dir: str | Path, model: Any) -> Shield | None:
     if not path.is_file():
         return None
     try:
-        return load_shield(path, int(model.policy.features_dim))
+        return load_shield(path, int(model.policy.features_dim), tuple(model.observation_space.shape))
     except ShieldFileError as err:
         raise ConfigError(f"run: {err}") from None
 

@@ -1,13 +1,15 @@
 """Fitting the learned shield after PPO: label the states the trained policy reaches, fit the head.
 
-The states come from the trained policy itself, driving with the training envs' monitor (so from the
-states it meets when deployed), on seeds of its own after the training envs'. Each is labelled by
-:class:`envs.action_risks.ActionRisks` and the head (:class:`agents.shield.ShieldHead`) learns the labels
-from the policy's frozen features; a held-out share of the states measures it.
+The states come from the trained policy itself, driving with the training envs' monitor stepping in or in
+shadow mode (``shield.collect``), on seeds of its own after the training envs'. Each is labelled by
+:class:`envs.action_risks.ActionRisks`, and the head learns the labels from the policy's frozen features
+(:class:`agents.shield.ShieldHead`) or from the frames (:class:`agents.shield.ShieldNet`, ``shield.reads``);
+a held-out share of the states measures it.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from pathlib import Path
@@ -19,7 +21,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from agents.config import ShieldConfig, TrainConfig, compose
 from agents.schema import ConfigError, from_dict
-from agents.shield import SHIELD_FILE, Shield, ShieldHead, policy_features, save_shield
+from agents.shield import SHIELD_FILE, Shield, ShieldHead, ShieldNet, policy_features, save_shield
 from agents.vec_env import make_vec_env
 from envs.action_risks import N_ACTIONS, RiskSpec
 from envs.io import write_json
@@ -44,12 +46,19 @@ def collect_labelled(model: Any, venv: VecEnv, steps: int) -> tuple[np.ndarray, 
     return np.stack(observations), np.stack(labels)
 
 
-def _scores(head: ShieldHead, features: torch.Tensor, labels: torch.Tensor, threshold: float) -> dict[str, Any]:
+def _logits(head: ShieldHead | ShieldNet, inputs: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    """The head's logits over ``inputs`` in batches (a CNN over thousands of frames at once would not fit)."""
+    with torch.no_grad():
+        return torch.cat([head(inputs[i : i + batch]) for i in range(0, len(inputs), batch)])
+
+
+def _scores(
+    head: ShieldHead | ShieldNet, inputs: torch.Tensor, labels: torch.Tensor, threshold: float
+) -> dict[str, Any]:
     """Per action: share of states labelled unsafe, and the head's precision and recall at ``threshold``."""
     from agents.policies import ACTION_NAMES
 
-    with torch.no_grad():
-        vetoed = torch.sigmoid(head(features)) > threshold
+    vetoed = torch.sigmoid(_logits(head, inputs)) > threshold
     unsafe = labels > 0.5
     out: dict[str, Any] = {}
     for a in range(N_ACTIONS):
@@ -62,21 +71,28 @@ def _scores(head: ShieldHead, features: torch.Tensor, labels: torch.Tensor, thre
     return out
 
 
-def fit_head(features: torch.Tensor, labels: torch.Tensor, cfg: ShieldConfig, seed: int) -> tuple[Shield, dict]:
-    """Fit a :class:`ShieldHead` to ``labels`` from ``features``; report its scores on the held-out share."""
+def fit_head(
+    inputs: torch.Tensor, labels: torch.Tensor, cfg: ShieldConfig, seed: int, head: ShieldHead | ShieldNet | None = None
+) -> tuple[Shield, dict]:
+    """Fit ``head`` to ``labels`` from ``inputs``; report its scores on the held-out share.
+
+    :param inputs: the policy's features for a :class:`ShieldHead`, the observations for a :class:`ShieldNet`
+    :param head: the untrained head; None: a :class:`ShieldHead` as wide as ``inputs`` (features)
+    """
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    n = len(features)
+    n = len(inputs)
     order = torch.randperm(n, generator=generator)
     n_held = int(round(cfg.holdout * n))
     held, train = order[:n_held], order[n_held:]
-    head = ShieldHead(features.shape[1], cfg.hidden)
+    head = head if head is not None else ShieldHead(inputs.shape[1], cfg.hidden)
+    head.train()
     optimizer = torch.optim.Adam(head.parameters(), lr=cfg.learning_rate, weight_decay=1e-4)
     for _ in range(cfg.epochs):
         shuffled = train[torch.randperm(len(train), generator=generator)]
         for i in range(0, len(shuffled), cfg.batch_size):
             batch = shuffled[i : i + cfg.batch_size]
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(head(features[batch]), labels[batch])
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(head(inputs[batch]), labels[batch])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -84,23 +100,31 @@ def fit_head(features: torch.Tensor, labels: torch.Tensor, cfg: ShieldConfig, se
     report = {
         "states": n,
         "held_out": n_held,
-        "held_out_scores": _scores(head, features[held], labels[held], cfg.threshold) if n_held else None,
+        "held_out_scores": _scores(head, inputs[held], labels[held], cfg.threshold) if n_held else None,
     }
     return Shield(head, cfg.threshold), report
 
 
 def fit_shield(model: Any, venv: VecEnv, cfg: ShieldConfig, seed: int) -> tuple[Shield, dict]:
-    """Collect ``cfg.steps`` labelled states with ``model`` in ``venv``, then fit the shield on its features."""
+    """Collect ``cfg.steps`` labelled states with ``model`` in ``venv``, then fit the shield on what it reads
+    (``cfg.reads``): the policy's features, or the frames with a copy of the policy's backbone."""
     start = time.monotonic()
     observations, labels = collect_labelled(model, venv, cfg.steps)
     collected = time.monotonic() - start
-    features = policy_features(model.policy, observations)
-    shield, report = fit_head(features, torch.as_tensor(labels), cfg, seed)
+    if cfg.reads == "frames":
+        backbone = copy.deepcopy(model.policy.features_extractor.backbone).cpu()
+        head = ShieldNet(backbone, tuple(observations.shape[1:]), cfg.hidden)
+        shield, report = fit_head(torch.as_tensor(observations), torch.as_tensor(labels), cfg, seed, head)
+    else:
+        features = policy_features(model.policy, observations)
+        shield, report = fit_head(features, torch.as_tensor(labels), cfg, seed)
     report.update(
         {
             "source": cfg.source,
             "horizon": cfg.horizon,
             "continuation": cfg.continuation,
+            "collect": cfg.collect,
+            "reads": cfg.reads,
             "threshold": cfg.threshold,
             "collect_s": round(collected, 1),
             "fit_s": round(time.monotonic() - start - collected, 1),
@@ -109,10 +133,13 @@ def fit_shield(model: Any, venv: VecEnv, cfg: ShieldConfig, seed: int) -> tuple[
     return shield, report
 
 
-def learn_shield(model: Any, cfg: TrainConfig, run_dir: Path) -> Shield:
-    """Fit the learned shield on states the trained policy reaches (seeds after the training envs'); save it."""
+def collection_env(cfg: TrainConfig) -> VecEnv:
+    """The envs the trained policy drives in while the shield's states are collected: the training envs' scene,
+    reward and monitor (in shadow mode with ``shield.collect=bare``), on seeds after theirs, labelling each state."""
     n_envs = cfg.agent.resolved_n_envs()
-    venv = make_vec_env(
+    # A run without a monitor collects bare already; a shadow monitor needs one to watch.
+    shadow = n_envs if cfg.shield.collect == "bare" and cfg.safety.enabled else 0
+    return make_vec_env(
         cfg.env,
         cfg.reward,
         n_envs,
@@ -120,7 +147,13 @@ def learn_shield(model: Any, cfg: TrainConfig, run_dir: Path) -> Shield:
         safety=cfg.safety,
         faults=cfg.faults,
         risks=RiskSpec(cfg.shield.source, cfg.shield.horizon, cfg.shield.continuation, cfg.driver),
+        shadow=shadow,
     )
+
+
+def learn_shield(model: Any, cfg: TrainConfig, run_dir: Path) -> Shield:
+    """Fit the learned shield on states the trained policy reaches (:func:`collection_env`); save it."""
+    venv = collection_env(cfg)
     try:
         shield, report = fit_shield(model, venv, cfg.shield, cfg.run.seed)
     finally:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from envs.config import SafetyConfig
-from envs.safety import safe_longitudinal_distance
+from envs.safety import safe_longitudinal_distance, time_to_collision
 from envs.safety_monitor import FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER, ActionChecker, Neighbour, lane_neighbours
 
 
@@ -41,12 +41,17 @@ class DriverParams:
     """Seconds [s] of closing in it anticipates: it slows down (and will not speed up) when the
     gap ahead, shrunk by that much closing, would fall short of the monitor's RSS distance,
     which is where the monitor's proper-response braking would step in. 0 = no anticipation."""
+    floor_ttc: float = 0.0
+    """Seconds [s]: a lane whose car ahead the ego would reach within this long at its lowest target speed
+    is a dead end, worth only the gap to that car when lanes are compared. The ego cannot follow a car
+    slower than that floor, so it leaves such a lane while a neighbour is open, before a car alongside
+    seals it in. 0 = lanes are compared on reach alone, as if the ego could slow to any leader's speed."""
 
     def __post_init__(self) -> None:
         for name in ("top_speed", "horizon", "planning_braking"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
-        for name in ("headway", "standstill_gap", "lane_change_gain", "rss_lookahead"):
+        for name in ("headway", "standstill_gap", "lane_change_gain", "rss_lookahead", "floor_ttc"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
 
@@ -62,11 +67,14 @@ class OvertakingDriver:
         self.params = params or DriverParams()
         self.checker = ActionChecker(safety or SafetyConfig())
 
-    def reach(self, front: Neighbour | None) -> float:
-        """Distance [m] the ego can cover within the horizon in a lane whose leader is ``front``."""
+    def reach(self, front: Neighbour | None, floor: float = 0.0) -> float:
+        """Distance [m] the ego can cover within the horizon in a lane whose leader is ``front``; only the gap
+        when the ego, at its lowest target speed ``floor`` [m/s], would reach that leader within ``floor_ttc``."""
         p = self.params
         if front is None:
             return p.top_speed * p.horizon
+        if p.floor_ttc > 0 and time_to_collision(front.gap, floor, front.speed) < p.floor_ttc:
+            return max(front.gap, 0.0)
         return min(p.top_speed * p.horizon, max(front.gap + (front.speed * (p.horizon - p.headway)), 0.0))
 
     def room(self, front: Neighbour | None, speed: float) -> float:
@@ -91,7 +99,7 @@ class OvertakingDriver:
         lane = getattr(ego, "target_lane_index", ego.lane_index)
         front, _ = lane_neighbours(ego.road, ego, lane)
         if lane == ego.lane_index:  # not already changing lanes
-            change = self._lane_change(ego, lane, self.reach(front))
+            change = self._lane_change(ego, lane, self.reach(front, _floor(ego)))
             if change is not None:
                 return change
         faster = self.checker.target_speed(ego, FASTER)
@@ -108,8 +116,14 @@ class OvertakingDriver:
         for action, side_id in ((LANE_LEFT, lane_id - 1), (LANE_RIGHT, lane_id + 1)):
             if 0 <= side_id < len(ego.road.network.graph[origin][dest]):
                 front, _ = lane_neighbours(ego.road, ego, (origin, dest, side_id))
-                options.append((self.reach(front), action))
+                options.append((self.reach(front, _floor(ego)), action))
         for reach, action in sorted(options, reverse=True):
             if reach > current + self.params.lane_change_gain and self.checker.check(ego, action) is None:
                 return action
         return None
+
+
+def _floor(ego: Any) -> float:
+    """The ego's lowest target speed [m/s] (0 for a vehicle without target speeds)."""
+    speeds = getattr(ego, "target_speeds", None)
+    return float(speeds[0]) if speeds is not None and len(speeds) else 0.0

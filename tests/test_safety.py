@@ -187,6 +187,20 @@ def test_overtaking_driver_anticipates_the_rss_distance() -> None:
     assert OvertakingDriver(DriverParams(rss_lookahead=1.0)).act(env.unwrapped) == SLOWER
 
 
+def test_overtaking_driver_leaves_a_lane_it_cannot_follow_at_its_speed_floor() -> None:
+    from envs.drivers import DriverParams, OvertakingDriver
+
+    # In the right lane at SLOWER's 20 m/s, 15 m behind a car at 18.5 m/s: caught up in 10 s whatever it does.
+    # The middle lane's leader, 9 m ahead at 20 m/s, allows about as much distance over 5 s, so on reach
+    # alone the lane change gains nothing; its leader can be followed, the right lane's cannot.
+    env, _ = scene(2, 20.0, [(2, 120.0, 18.5), (1, 114.0, 20.0)])
+    assert OvertakingDriver(DriverParams(floor_ttc=0.0)).act(env.unwrapped) != LANE_LEFT
+    assert OvertakingDriver(DriverParams(floor_ttc=12.0)).act(env.unwrapped) == LANE_LEFT
+    # A leader above the floor is no dead end, however close.
+    env, _ = scene(2, 20.0, [(2, 120.0, 21.0), (1, 114.0, 20.0)])
+    assert OvertakingDriver(DriverParams(floor_ttc=12.0)).act(env.unwrapped) != LANE_LEFT
+
+
 def test_driver_params_validation() -> None:
     from envs.drivers import DriverParams
 
@@ -196,6 +210,8 @@ def test_driver_params_validation() -> None:
         DriverParams(headway=-1)
     with pytest.raises(ValueError, match="rss_lookahead"):
         DriverParams(rss_lookahead=-0.5)
+    with pytest.raises(ValueError, match="floor_ttc"):
+        DriverParams(floor_ttc=-1)
 
 
 def test_ttc_front_reason() -> None:

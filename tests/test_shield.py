@@ -15,8 +15,17 @@ from conftest import CONFIG_DIR, run_script, scene
 from agents.config import ShieldConfig
 from agents.policies import AgentPolicy
 from agents.schema import ConfigError
-from agents.shield import SHIELD_FILE, Shield, ShieldFileError, ShieldHead, load_shield, save_shield, shielded_choice
-from agents.shield_fit import collect_labelled, fit_head, load_shield_job
+from agents.shield import (
+    SHIELD_FILE,
+    Shield,
+    ShieldFileError,
+    ShieldHead,
+    ShieldNet,
+    load_shield,
+    save_shield,
+    shielded_choice,
+)
+from agents.shield_fit import collect_labelled, collection_env, fit_head, load_shield_job
 from agents.vec_env import make_vec_env
 from envs import EnvConfig, RewardConfig, make_env
 from envs.action_risks import ActionRisks, RiskSpec, monitor_refusals, replay_risks
@@ -146,6 +155,36 @@ def test_a_saved_shield_loads_only_for_its_policy(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_a_frames_shield_saves_its_cnn_and_loads_only_for_frames_of_its_shape(tmp_path: Path) -> None:
+    from perception.backbone import ConvBackbone
+
+    net = ShieldNet(ConvBackbone(4, mean=0.2, std=0.3), (4, 128, 64), hidden=8)
+    path = save_shield(tmp_path / SHIELD_FILE, Shield(net, 0.4), {"states": 1})
+    loaded = load_shield(path, features_dim=256, obs_shape=(4, 128, 64))
+    assert isinstance(loaded.head, ShieldNet) and loaded.threshold == 0.4
+    frames = torch.randint(0, 255, (2, 4, 128, 64), dtype=torch.uint8)
+    torch.testing.assert_close(loaded.head(frames), net(frames))  # the backbone's normalization came along
+    with pytest.raises(ShieldFileError, match="frames of shape"):
+        load_shield(path, features_dim=256, obs_shape=(5, 128, 64))
+
+
+def test_a_frames_shield_learns_what_the_frames_show() -> None:
+    from perception.backbone import ConvBackbone
+
+    # FASTER is unsafe where a bright block sits in the upper half of the newest frame, as a car would ahead.
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 60, size=(400, 2, 32, 16), dtype=np.uint8)
+    labels = torch.zeros(400, 5)
+    for i in range(0, 400, 2):
+        frames[i, -1, 4:12, 4:12] = 250
+        labels[i, FASTER] = 1.0
+    net = ShieldNet(ConvBackbone(2), (2, 32, 16), hidden=16)
+    cfg = ShieldConfig(steps=400, epochs=15, learning_rate=1e-3, batch_size=32, reads="frames")
+    shield, report = fit_head(torch.as_tensor(frames), labels, cfg, seed=0, head=net)
+    scores = report["held_out_scores"]["FASTER"]
+    assert shield.head is net and scores["precision"] > 0.9 and scores["recall"] > 0.9
+
+
 class _VetoFirstChoice(torch.nn.Module):
     """A head that rates the policy's own first choice unsafe and everything else safe."""
 
@@ -196,6 +235,25 @@ def test_collection_labels_the_states_the_policy_reaches() -> None:
     assert labels[:, FASTER].any()  # always FASTER meets traffic the monitor refuses it into
 
 
+@pytest.mark.parametrize(("collect", "crashes"), [("monitored", False), ("bare", True)])
+def test_bare_collection_meets_the_crashes_the_monitor_prevents(collect: str, crashes: bool) -> None:
+    from agents.config import load_train_config
+
+    overrides = ["preset=smoke", "agent.n_envs=1", "shield=learned", f"shield.collect={collect}"]
+    venv = collection_env(load_train_config(CONFIG_DIR, overrides))
+    crashed = False
+    try:
+        obs = venv.reset()
+        for _ in range(40):  # always FASTER reaches the traffic ahead within a few seconds
+            obs, _, _, infos = venv.step(np.array([FASTER]))
+            crashed |= bool(infos[0]["crashed"])
+            assert "action_risks" in infos[0]
+    finally:
+        venv.close()
+    assert obs[0].std() > 0, "camera frames must not be blank"
+    assert crashed == crashes
+
+
 @pytest.mark.parametrize(
     ("argv", "match"),
     [
@@ -205,6 +263,8 @@ def test_collection_labels_the_states_the_policy_reaches() -> None:
         (["run={run}", "shield=none"], "shield.steps"),
         (["run={run}", "shield=learned", "shield.threshold=2"], "threshold"),
         (["run={run}", "shield=learned", "shield.continuation=planner"], "continuation"),
+        (["run={run}", "shield=learned", "shield.collect=shadow"], "collect"),
+        (["run={run}", "shield=learned", "shield.reads=pixels"], "reads"),
     ],
 )
 def test_fit_shield_job_refuses_bad_requests(smoke_run: Path, argv: list, match: str) -> None:
@@ -248,3 +308,16 @@ def test_a_run_fits_a_shield_and_evaluates_through_it(smoke_run: Path, tmp_path:
     (run / SHIELD_FILE).write_bytes(b"junk")
     proc = run_script("evaluate.py", f"run={run}", "episodes=1", f"out={tmp_path / 'bad'}")
     assert proc.returncode == 2 and "not a shield file" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_run_fits_a_frames_shield_and_evaluates_through_it(smoke_run: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run)
+    args = ["shield.reads=frames", "shield.collect=bare", "shield.steps=40", "shield.epochs=2"]
+    proc = run_script("fit_shield.py", f"run={run}", "shield=learned", *args)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads((run / "shield.json").read_text())
+    assert report["reads"] == "frames" and report["collect"] == "bare" and report["states"] == 40
+    proc = run_script("evaluate.py", f"run={run}", "episodes=1", f"out={tmp_path / 'eval'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["veto_rate"] >= 0.0
