@@ -19,6 +19,7 @@ from typing import Any
 from envs.config import SafetyConfig
 from envs.safety import safe_longitudinal_distance, time_to_collision
 from envs.safety_monitor import FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER, ActionChecker, Neighbour, lane_neighbours
+from envs.scene import floor_speed
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ class OvertakingDriver:
         lane = getattr(ego, "target_lane_index", ego.lane_index)
         front, _ = lane_neighbours(ego.road, ego, lane)
         if lane == ego.lane_index:  # not already changing lanes
-            change = self._lane_change(ego, lane, self.reach(front, _floor(ego)))
+            change = self._lane_change(ego, lane, front)
             if change is not None:
                 return change
         faster = self.checker.target_speed(ego, FASTER)
@@ -110,20 +111,17 @@ class OvertakingDriver:
             return SLOWER
         return IDLE if self.checker.check(ego, IDLE) is None else SLOWER
 
-    def _lane_change(self, ego: Any, lane: tuple, current: float) -> int | None:
+    def _lane_change(self, ego: Any, lane: tuple, front: Neighbour | None) -> int | None:
+        """The lane change to take from ``lane`` (whose leader is ``front``), if one gains enough reach."""
+        floor = floor_speed(ego) or 0.0
+        current = self.reach(front, floor)
         origin, dest, lane_id = lane
         options = []
         for action, side_id in ((LANE_LEFT, lane_id - 1), (LANE_RIGHT, lane_id + 1)):
             if 0 <= side_id < len(ego.road.network.graph[origin][dest]):
-                front, _ = lane_neighbours(ego.road, ego, (origin, dest, side_id))
-                options.append((self.reach(front, _floor(ego)), action))
+                side_front, _ = lane_neighbours(ego.road, ego, (origin, dest, side_id))
+                options.append((self.reach(side_front, floor), action))
         for reach, action in sorted(options, reverse=True):
             if reach > current + self.params.lane_change_gain and self.checker.check(ego, action) is None:
                 return action
         return None
-
-
-def _floor(ego: Any) -> float:
-    """The ego's lowest target speed [m/s] (0 for a vehicle without target speeds)."""
-    speeds = getattr(ego, "target_speeds", None)
-    return float(speeds[0]) if speeds is not None and len(speeds) else 0.0

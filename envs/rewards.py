@@ -24,7 +24,7 @@ import numpy as np
 from envs.config import RewardConfig
 from envs.safety import time_to_collision
 from envs.safety_monitor import LANE_LEFT, LANE_RIGHT, SLOWER
-from envs.scene import at_speed_floor, ego_ttc, front_ttc, gap_between, neighbours
+from envs.scene import at_speed_floor, ego_ttc, floor_speed, front_ttc, gap_between, neighbours
 
 
 @dataclass
@@ -166,15 +166,15 @@ def slow_leader(ctx: StepContext) -> float:
     # floor, further back than gamma 0.8 carries the trap's cost (README, Next steps (1)). The time to
     # close the gap at the floor speed, not the gap, decides: a queue at 19.8 m/s is no trap.
     ego = ctx.env.vehicle
-    speeds = getattr(ego, "target_speeds", None)
-    if ctx.terminated or speeds is None:
+    floor = floor_speed(ego)
+    if ctx.terminated or floor is None:
         return 0.0
     lane_index = getattr(ego, "target_lane_index", None) or ego.lane_index
     front, _ = neighbours(ctx.env, lane_index)
     if front is None:
         return 0.0
     gap = gap_between(ctx.env.road.network.get_lane(lane_index), ego, front)
-    return float(time_to_collision(gap, float(speeds[0]), front.speed) < ctx.cfg.slow_leader_ttc)
+    return float(time_to_collision(gap, floor, front.speed) < ctx.cfg.slow_leader_ttc)
 
 
 @reward_term("bare_crash")

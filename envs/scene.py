@@ -122,12 +122,19 @@ FLOOR_TOLERANCE = 0.5
 """A vehicle within this [m/s] of its lowest target speed, and targeting it, is held at that floor."""
 
 
+def floor_speed(vehicle: Any) -> float | None:
+    """The lowest meta-action target speed [m/s] of ``vehicle``: SLOWER cannot take it below; None without target
+    speeds."""
+    speeds = getattr(vehicle, "target_speeds", None)
+    return float(speeds[0]) if speeds is not None and len(speeds) else None
+
+
 def at_speed_floor(vehicle: Any) -> bool:
     """Whether ``vehicle`` targets its lowest meta-action speed and has reached it (False without target speeds)."""
-    speeds = getattr(vehicle, "target_speeds", None)
-    if speeds is None or int(getattr(vehicle, "speed_index", -1)) != 0:
+    floor = floor_speed(vehicle)
+    if floor is None or int(getattr(vehicle, "speed_index", -1)) != 0:
         return False
-    return float(vehicle.speed) <= float(speeds[0]) + FLOOR_TOLERANCE
+    return float(vehicle.speed) <= floor + FLOOR_TOLERANCE
 
 
 def _changed_lanes(vehicle: Any, start: Placement) -> bool:
