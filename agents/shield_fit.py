@@ -111,13 +111,13 @@ def fit_shield(model: Any, venv: VecEnv, cfg: ShieldConfig, seed: int) -> tuple[
     start = time.monotonic()
     observations, labels = collect_labelled(model, venv, cfg.steps)
     collected = time.monotonic() - start
+    targets = torch.as_tensor(labels)
     if cfg.reads == "frames":
         backbone = copy.deepcopy(model.policy.features_extractor.backbone).cpu()
         head = ShieldNet(backbone, tuple(observations.shape[1:]), cfg.hidden)
-        shield, report = fit_head(torch.as_tensor(observations), torch.as_tensor(labels), cfg, seed, head)
+        shield, report = fit_head(torch.as_tensor(observations), targets, cfg, seed, head)
     else:
-        features = policy_features(model.policy, observations)
-        shield, report = fit_head(features, torch.as_tensor(labels), cfg, seed)
+        shield, report = fit_head(policy_features(model.policy, observations), targets, cfg, seed)
     report.update(
         {
             "source": cfg.source,
