@@ -448,7 +448,7 @@ def compose(config_dir: str | Path, config_name: str, overrides: list[str]) -> d
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
-            cfg = hydra_compose(config_name=config_name, overrides=overrides)
+            cfg = hydra_compose(config_name=config_name, overrides=[_upsert(o) for o in overrides])
     except Exception as err:  # Hydra raises several types; all are user errors here
         raise ConfigError(_hydra_message(err, config_dir)) from None
     finally:
@@ -456,6 +456,17 @@ def compose(config_dir: str | Path, config_name: str, overrides: list[str]) -> d
     OmegaConf.set_struct(cfg, False)
     cfg.pop("hydra", None)
     return OmegaConf.to_container(cfg, resolve=True)
+
+
+def _upsert(override: str) -> str:
+    """``group.key=value`` as ``++group.key=value``: sets the key even where the group's option leaves it out.
+
+    Options list the keys they change, so a plain override of a schema key an option omits (``reward=cautious
+    reward.override_spares_slower=true``) would be refused by Hydra; :func:`from_dict` still rejects unknown keys,
+    naming the allowed ones. Group swaps (no dot) and explicit ``+``/``~`` overrides pass unchanged.
+    """
+    key = override.partition("=")[0]
+    return f"++{override}" if "." in key and not key.startswith(("+", "~")) else override
 
 
 def _hydra_message(err: Exception, config_dir: Path) -> str:

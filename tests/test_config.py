@@ -97,6 +97,27 @@ def test_driver_style_comes_from_its_group() -> None:
 
 
 @pytest.mark.parametrize(
+    ("overrides", "key", "value"),
+    [
+        (["env.vehicles_density=1.5"], "env.vehicles_density", 1.5),  # evaluate.py's documented example
+        (["reward=cautious", "reward.override_spares_slower=true"], "reward.override_spares_slower", True),
+        (["safety=rss_paper", "safety.cut_in_ttc=2.5"], "safety.cut_in_ttc", 2.5),
+        (["shield=none", "shield.threshold=0.3"], "shield.threshold", 0.3),
+    ],
+)
+def test_any_schema_key_can_be_set_where_the_option_leaves_it_out(
+    overrides: list[str], key: str, value: object
+) -> None:
+    group, _, name = key.partition(".")
+    option = next((o.partition("=")[2] for o in overrides if o.startswith(f"{group}=")), None)
+    if option is not None:  # the case is only a test of the mechanism when the option's file omits the key
+        assert name not in yaml.safe_load((CONFIG_DIR / group / f"{option}.yaml").read_text())
+    assert getattr(getattr(load_train_config(CONFIG_DIR, overrides), group), name) == value
+    if group in ("env", "safety"):
+        assert getattr(getattr(load_eval_config(CONFIG_DIR, ["policy=rules", *overrides]), group), name) == value
+
+
+@pytest.mark.parametrize(
     ("overrides", "fragment"),
     [
         (
