@@ -127,6 +127,11 @@ class AgentConfig:
     """Hidden layers of the policy and value heads."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Torch device for the networks."""
+    train_densities: list[float] = field(default_factory=list)
+    """Traffic density multipliers (``vehicles_density``, highway envs only) of the training envs alone: the warm
+    start, PPO and the shield's collection. Env i trains at item i mod the list's length, so ``[1.25]`` trains
+    every env on denser traffic and ``[1.0, 1.5]`` mixes two densities. The evaluation env (the ``env`` group,
+    saved with the run) keeps ``env.vehicles_density``. [] = the training envs use it too."""
 
     def __post_init__(self) -> None:
         positive = (
@@ -180,6 +185,8 @@ class AgentConfig:
         for name in ("gamma", "gae_lambda"):
             if not 0 < getattr(self, name) <= 1:
                 raise ValueError(f"{name}: must be in (0, 1], got {getattr(self, name)}")
+        if any(density <= 0 for density in self.train_densities):
+            raise ValueError(f"train_densities: every density must be > 0, got {self.train_densities}")
 
     def resolved_n_envs(self) -> int:
         return self.n_envs or os.cpu_count() or 1
@@ -424,6 +431,13 @@ class TrainConfig:
         if self.agent.shadow_envs not in (0, "all") and not self.safety.enabled:  # all = none without a monitor
             raise ValueError("agent.shadow_envs: a shadow monitor needs the monitor (safety=rss, rss_exact, rss_paper)")
         self.faults.check_env(self.env)
+        if self.agent.train_densities and not self.env.id.startswith("highway"):
+            raise ValueError(f"agent.train_densities: traffic density applies to highway envs only, not {self.env.id}")
+        if len(self.agent.train_densities) > self.agent.resolved_n_envs():
+            raise ValueError(
+                f"agent.train_densities: {len(self.agent.train_densities)} densities for "
+                f"{self.agent.resolved_n_envs()} training envs (agent.n_envs): some would never be trained on"
+            )
         if self.perception.checkpoint is not None and self.agent.policy != "cnn":
             raise ValueError("perception.checkpoint: a pretrained CNN needs camera frames (agent=ppo_cnn)")
 

@@ -134,8 +134,9 @@ def fit_shield(model: Any, venv: VecEnv, cfg: ShieldConfig, seed: int) -> tuple[
 
 
 def collection_env(cfg: TrainConfig) -> VecEnv:
-    """The envs the trained policy drives in while the shield's states are collected: the training envs' scene,
-    reward and monitor (in shadow mode with ``shield.collect=bare``), on seeds after theirs, labelling each state."""
+    """The envs the trained policy drives in while the shield's states are collected: the training envs' scenes
+    (their traffic densities included), reward and monitor (in shadow mode with ``shield.collect=bare``), on seeds
+    after theirs, labelling each state."""
     n_envs = cfg.agent.resolved_n_envs()
     # A run without a monitor collects bare already; a shadow monitor needs one to watch.
     shadow = n_envs if cfg.shield.collect == "bare" and cfg.safety.enabled else 0
@@ -148,6 +149,7 @@ def collection_env(cfg: TrainConfig) -> VecEnv:
         faults=cfg.faults,
         risks=RiskSpec(cfg.shield.source, cfg.shield.horizon, cfg.shield.continuation, cfg.driver),
         shadow=shadow,
+        densities=cfg.agent.train_densities,
     )
 
 

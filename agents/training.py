@@ -137,6 +137,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         shadow=cfg.agent.resolved_shadow_envs(monitor=cfg.safety.enabled),
         planner=cfg.imitation.planner(),
         facts=aux is not None,
+        densities=cfg.agent.train_densities,
     )
     start = time.monotonic()
     try:

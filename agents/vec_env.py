@@ -62,6 +62,7 @@ def make_vec_env(
     facts: bool = False,
     risks: RiskSpec | None = None,
     shadow: int = 0,
+    densities: list[float] | None = None,
 ) -> VecEnv:
     """``n_envs`` copies of the env; env i is seeded with ``seed + i`` at its first reset.
 
@@ -81,6 +82,8 @@ def make_vec_env(
         :mod:`envs.action_risks`) by these settings
     :param shadow: how many of the monitored envs (the last ones before the unmonitored) run the monitor
         in shadow mode (``SafetyConfig.shadow``: it reports and charges, and changes nothing)
+    :param densities: traffic density multipliers; env i gets item i mod their number (``None`` or empty:
+        ``env_cfg.vehicles_density`` for all)
     """
     if not 0 <= unmonitored <= n_envs:
         raise ValueError(f"unmonitored: must be in 0..{n_envs}, got {unmonitored}")
@@ -91,9 +94,13 @@ def make_vec_env(
     subprocess = n_envs > 1
     watcher = dataclasses.replace(safety, shadow=True) if shadow else None
     monitors = [safety] * (n_envs - unmonitored - shadow) + [watcher] * shadow + [None] * unmonitored
+    scenes = [
+        dataclasses.replace(env_cfg, vehicles_density=densities[i % len(densities)]) if densities else env_cfg
+        for i in range(n_envs)
+    ]
     fns = [
-        functools.partial(_build, env_cfg, reward_cfg, monitor, faults, subprocess, expert, planner, facts, risks)
-        for monitor in monitors
+        functools.partial(_build, scene, reward_cfg, monitor, faults, subprocess, expert, planner, facts, risks)
+        for scene, monitor in zip(scenes, monitors, strict=True)
     ]
     venv: VecEnv = SubprocVecEnv(fns) if subprocess else DummyVecEnv(fns)
     venv.seed(seed)

@@ -145,6 +145,16 @@ def test_any_schema_key_can_be_set_where_the_option_leaves_it_out(
         ),
         (["safety=off", "agent.shadow_envs=1"], "agent.shadow_envs: a shadow monitor needs the monitor"),
         (["agent.shadow_envs=some"], "agent.shadow_envs: expected int | 'all', got 'some'"),
+        (["agent.train_densities=[1.0,0]"], "agent.train_densities: every density must be > 0, got [1.0, 0.0]"),
+        (["agent.train_densities=1.5"], "agent.train_densities: expected list of float, got 1.5"),
+        (
+            ["env=merge", "agent.train_densities=[1.5]"],
+            "agent.train_densities: traffic density applies to highway envs only, not merge-v1",
+        ),
+        (
+            ["agent.n_envs=2", "agent.train_densities=[1.0,1.25,1.5]"],
+            "agent.train_densities: 3 densities for 2 training envs (agent.n_envs): some would never be trained on",
+        ),
         (["resume=true"], "resume: needs run.name"),
         (["resume=true", "run.name=missing"], "resume: no saved config at"),
         (["agent.total_timesteps=[1"], "no viable alternative"),

@@ -254,3 +254,25 @@ def test_encoding_and_scoring_in_chunks_match_the_whole_set() -> None:
         chunked = _in_chunks(heads.features, encoded, index, chunk=8)
         whole = heads.features(encoded[index])
     assert torch.allclose(chunked, whole)
+
+
+@pytest.mark.parametrize(
+    ("n_envs", "densities", "expected"),
+    [(2, [], [None, None]), (2, [1.5], [1.5, 1.5]), (3, [0.5, 2.0], [0.5, 2.0, 0.5])],
+    ids=["env-default", "one-for-all", "mixed"],
+)
+def test_training_envs_take_their_densities(n_envs: int, densities: list[float], expected: list) -> None:
+    from agents.vec_env import make_vec_env
+
+    venv = make_vec_env(KINEMATICS, RewardConfig(), n_envs, seed=0, densities=densities)
+    try:
+        venv.reset()
+        configs = venv.get_attr("config")
+        roads = venv.get_attr("road")
+    finally:
+        venv.close()
+    default = gym.make(KINEMATICS.id).unwrapped.config["vehicles_density"]
+    assert [c["vehicles_density"] for c in configs] == [default if d is None else d for d in expected]
+    spans = [np.ptp([v.position[0] for v in road.vehicles]) for road in roads]
+    if densities == [0.5, 2.0]:  # the same 20 cars, spawned 4x closer together
+        assert spans[1] < spans[0] / 2 and spans[1] < spans[2] / 2

@@ -254,6 +254,20 @@ def test_bare_collection_meets_the_crashes_the_monitor_prevents(collect: str, cr
     assert crashed == crashes
 
 
+def test_shield_states_are_collected_at_the_training_densities() -> None:
+    from agents.config import load_train_config
+
+    overrides = ["preset=smoke", "agent.n_envs=2", "agent.train_densities=[1.0,1.5]"]
+    venv = collection_env(load_train_config(CONFIG_DIR, overrides))
+    try:
+        obs = venv.reset()
+        densities = [c["vehicles_density"] for c in venv.get_attr("config")]
+    finally:
+        venv.close()
+    assert densities == [1.0, 1.5]
+    assert obs.std() > 0, "camera frames must not be blank"
+
+
 @pytest.mark.parametrize(
     ("argv", "match"),
     [

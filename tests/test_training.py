@@ -62,6 +62,32 @@ def test_smoke_run_with_intra_decision_frames(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["episodes"] == 1
 
 
+def test_training_densities_reach_the_training_envs_and_not_the_evaluation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agents import training
+
+    built: dict[str, list] = {"train": [], "eval": []}
+    make_vec_env, make_env = training.make_vec_env, training.make_env
+
+    def train_envs(*args, **kwargs):
+        built["train"].append(kwargs["densities"])
+        return make_vec_env(*args, **kwargs)
+
+    def eval_env(env_cfg, *args, **kwargs):
+        built["eval"].append(env_cfg.vehicles_density)
+        return make_env(env_cfg, *args, **kwargs)
+
+    monkeypatch.setattr(training, "make_vec_env", train_envs)
+    monkeypatch.setattr(training, "make_env", eval_env)
+    overrides = [*SMOKE, "run.name=dense", f"run.dir={tmp_path}", "agent.train_densities=[1.0,1.5]", "eval.episodes=1"]
+    result = train(load_train_config(CONFIG_DIR, overrides))
+    assert built == {"train": [[1.0, 1.5]], "eval": [None]}
+    saved = yaml.safe_load((result.run_dir / "config.yaml").read_text())
+    assert saved["env"]["vehicles_density"] is None  # what an evaluation of the run builds
+    assert saved["agent"]["train_densities"] == [1.0, 1.5]
+
+
 def test_resume_continues_step_count(tmp_path: Path) -> None:
     where = ["run.name=r", f"run.dir={tmp_path}"]
     base = [*SMOKE, *where, "agent.n_envs=1", "eval.episodes=0"]
