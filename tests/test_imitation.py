@@ -271,7 +271,9 @@ def test_training_envs_take_their_densities(n_envs: int, densities: list[float],
         roads = venv.get_attr("road")
     finally:
         venv.close()
-    default = gym.make(KINEMATICS.id).unwrapped.config["vehicles_density"]
+    plain = gym.make(KINEMATICS.id)
+    default = plain.unwrapped.config["vehicles_density"]
+    plain.close()
     assert [c["vehicles_density"] for c in configs] == [default if d is None else d for d in expected]
     spans = [np.ptp([v.position[0] for v in road.vehicles]) for road in roads]
     if densities == [0.5, 2.0]:  # the same 20 cars, spawned 4x closer together
