@@ -140,6 +140,11 @@ class RewardConfig:
     Non-zero installs the replay (with the monitor only)."""
     bare_crash_horizon: int = 3
     """Decisions [1 s each on highway-fast] the bare replay runs: the proposed action, then SLOWER."""
+    boxed_in: float = 0.0
+    """Weight of the boxed-in indicator (1 when the ego's lane and each adjacent lane have a vehicle ahead within
+    ``boxed_in_reach``: traffic caps its speed and no lane change leads out of the pack)."""
+    boxed_in_reach: float = 60.0
+    """Distance ahead [m] within which a vehicle closes a lane for the boxed-in indicator (the evaluation's split)."""
     headway: float = 0.0
     """Weight of the potential-based TTC shaping, in [-1, 1] (positive weight = keep away from the car ahead)."""
     headway_ttc: float = 4.0
@@ -154,7 +159,7 @@ class RewardConfig:
     def __post_init__(self) -> None:
         if len(self.speed_range) != 2 or self.speed_range[0] >= self.speed_range[1]:
             raise ValueError(f"speed_range: must be [low, high] with low < high, got {self.speed_range}")
-        for name in ("headway_ttc", "floor_trap_ttc", "slow_leader_ttc"):
+        for name in ("headway_ttc", "floor_trap_ttc", "slow_leader_ttc", "boxed_in_reach"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
         if self.bare_crash_horizon < 1:

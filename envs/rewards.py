@@ -8,8 +8,8 @@ function here plus one field (and YAML key) there.
 Potential-based terms (Ng, Harada & Russell 1999) add ``gamma * phi(s') - phi(s)``,
 which leaves the optimal policy unchanged; here that is ``headway``. The other
 shaping terms (``lane_change``, ``comfort``, ``override``, ``override_repeat``, ``emergency_brake``,
-``lane_change_refused``, ``floor_trap``, ``slow_leader``, ``bare_crash``, ``off_road``) are plain costs: they do
-change what is optimal, on purpose.
+``lane_change_refused``, ``floor_trap``, ``slow_leader``, ``boxed_in``, ``bare_crash``, ``off_road``) are plain
+costs: they do change what is optimal, on purpose.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 from envs.config import RewardConfig
 from envs.safety import time_to_collision
 from envs.safety_monitor import LANE_LEFT, LANE_RIGHT, SLOWER
-from envs.scene import at_speed_floor, ego_ttc, floor_speed, front_ttc, gap_between, neighbours
+from envs.scene import at_speed_floor, boxed_in, ego_ttc, floor_speed, front_ttc, gap_between, neighbours
 
 
 @dataclass
@@ -183,6 +183,16 @@ def bare_crash(ctx: StepContext) -> float:
     # overrides whose proposal, replayed without the monitor, crashed (envs.bare_replay): the crashes the
     # bare policy has, seen while the monitor prevents them.
     return float(ctx.info.get("safety", {}).get("bare_crash", False))
+
+
+@reward_term("boxed_in")
+def boxed_in_term(ctx: StepContext) -> float:
+    # The floor traps close inside packs, 7-10 decisions before the crash, beyond what gamma 0.8 prices; a
+    # driver that plans ahead avoids them by leaving the pack early (docs/experiments.md, session 33). This
+    # cost makes time in a pack itself the price, so getting out (ahead, where the road is open) pays now.
+    if ctx.terminated:
+        return 0.0
+    return float(boxed_in(ctx.env, ctx.cfg.boxed_in_reach))
 
 
 def danger(env: Any, cfg: RewardConfig) -> float:

@@ -466,6 +466,28 @@ def test_boxed_in(ego_lane: int, others: list, expected: bool) -> None:
 
 
 @pytest.mark.parametrize(
+    ("others", "reach", "expected"),
+    [
+        ([(0, 140.0, 25.0), (1, 140.0, 25.0), (2, 140.0, 25.0)], 60.0, -0.3),  # ~35 m ahead in every lane
+        ([(0, 140.0, 25.0), (1, 140.0, 25.0)], 60.0, 0.0),  # the right lane is open: a way out of the pack
+        ([(0, 140.0, 25.0), (1, 140.0, 25.0), (2, 140.0, 25.0)], 30.0, 0.0),  # beyond a 30 m reach
+    ],
+)
+def test_boxed_in_term(others: list, reach: float, expected: float) -> None:
+    reward = RewardConfig(boxed_in=-0.3, boxed_in_reach=reach, normalize=False)
+    env, _ = scene(1, 25.0, others, SafetyConfig(enabled=False), reward)
+    _, _, terminated, _, info = env.step(IDLE)
+    assert not terminated
+    assert info["reward_terms"]["boxed_in"] == pytest.approx(expected)
+    assert info["reward_raw"]["boxed_in"] == float(expected != 0.0)
+
+
+def test_boxed_in_reach_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="boxed_in_reach"):
+        RewardConfig(boxed_in_reach=0.0)
+
+
+@pytest.mark.parametrize(
     ("ego_speed", "other", "action", "expected"),
     [
         (30.0, (1, 130.0, 0.0), IDLE, "front"),  # a stopped car 25 m ahead
