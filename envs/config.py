@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from envs.scene import BOXED_IN_RANGE
+
 HIGHWAY_FAMILIES = (
     "highway",
     "merge",
@@ -143,8 +145,9 @@ class RewardConfig:
     boxed_in: float = 0.0
     """Weight of the boxed-in indicator (1 when the ego's lane and each adjacent lane have a vehicle ahead within
     ``boxed_in_reach``: traffic caps its speed and no lane change leads out of the pack)."""
-    boxed_in_reach: float = 60.0
-    """Distance ahead [m] within which a vehicle closes a lane for the boxed-in indicator (the evaluation's split)."""
+    boxed_in_reach: float = BOXED_IN_RANGE
+    """Distance ahead [m] within which a vehicle closes a lane for the boxed-in indicator (default: the evaluation's
+    boxed-in split, 60 m)."""
     headway: float = 0.0
     """Weight of the potential-based TTC shaping, in [-1, 1] (positive weight = keep away from the car ahead)."""
     headway_ttc: float = 4.0
